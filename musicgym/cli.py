@@ -1,0 +1,42 @@
+"""The `musicgym` console command: one subcommand per job, each a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, function adding the arguments, function running the command, one-line help)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "generate": ("musicgym.data.synthetic", "add_generate_arguments", "run_generate",
+                 "write a synthetic MSSD log and track features from a known ground-truth model"),
+    "prepare": ("musicgym.commands.prepare", "add_arguments", "run",
+                "validate an MSSD log and write a prepared dataset (Parquet + manifest)"),
+    "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
+                "print what a dataset holds (default: the synthetic default set)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand's options."""
+    parser = argparse.ArgumentParser(
+        prog="musicgym", description="A Gymnasium environment for music recommendation "
+        "with users simulated from MSSD skip logs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, add, _, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text,
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        getattr(importlib.import_module(module), add)(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the subcommand named on the command line; return its exit status."""
+    args = build_parser().parse_args(argv)
+    module, _, run, _ = COMMANDS[args.command]
+    return int(getattr(importlib.import_module(module), run)(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Turn MSSD logs (and optional track features) into a prepared dataset, streaming.
+
+Pass one streams every input file in batches through the validator and appends typed rows to a
+staging Parquet file. Pass two runs in DuckDB with a memory limit (it spills to disk): duplicate
+checks, the integer track and session indexes, flags, and the sorted, final Parquet files.
+The whole folder is written under a temporary name and renamed into place at the end.
+
+What happens to each problem:
+
+| problem | what prepare does |
+|---|---|
+| missing/unknown column, unparseable value, value out of range | fatal error naming file, row, column |
+| session_position > session_length | fatal |
+| a session whose rows disagree on session_length | fatal |
+| the same (session_id, session_position) twice with different values | fatal, naming both rows |
+| the same row twice (every value equal) | dropped, counted as `duplicate_rows` |
+| skip flags that break the nesting (skip_2 without skip_3) | kept, `nesting_violation_rows` |
+| a session with fewer rows than session_length | kept, counted as `cut_short_sessions` |
+| a session whose positions are not 1..n | kept, counted as `position_gap_sessions` |
+
+A row that breaks the nesting keeps its skip_2 label in its outcome class.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+import musicgym
+from musicgym.artifacts import atomic_dir, write_json
+from musicgym.data.dataset import FORMAT_VERSION, PreparedDataset
+from musicgym.data.readers import file_sha256, iter_batches, list_inputs, read_header
+from musicgym.data.schema import FEATURE_COLUMNS, LOG_COLUMN_NAMES, LOG_COLUMNS, arrow_schema
+from musicgym.data.validation import (
+    MSSDValidationError,
+    check_columns,
+    check_positions,
+    parse_batch,
+)
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How `prepare` runs: batch size, DuckDB memory limit and threads, progress bar."""
+
+    batch_rows: int = 262_144
+    memory_limit: str = "1GB"
+    threads: int = 2
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_rows < 1:
+            raise ValueError(f"batch_rows ({self.batch_rows}) must be at least 1")
+        if self.threads < 1:
+            raise ValueError(f"threads ({self.threads}) must be at least 1")
+
+
+def _stage(files: list[Path], columns, out: Path, options: PrepareOptions, what: str
+           ) -> list[int]:
+    """Validate `files` batch by batch into the Parquet file `out`; return each file's first row.
+
+    The returned list ends with the total row count.
+    """
+    schema = arrow_schema(columns).append(pa.field("_row", pa.int64()))
+    schema = schema.append(pa.field("_file", pa.int32()))
+    rows = 0
+    offsets = []
+    total = sum(f.stat().st_size for f in files)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"reading {what}",
+               disable=not options.progress)
+    with pq.ParquetWriter(out, schema) as writer:
+        for file_index, path in enumerate(files):
+            offsets.append(rows)
+            check_columns(path, read_header(path), columns)
+            for batch in iter_batches(path, options.batch_rows):
+                table = parse_batch(batch, columns)
+                if columns is LOG_COLUMNS:
+                    check_positions(batch, table)
+                n = table.num_rows
+                table = table.append_column("_row", pa.array(range(rows, rows + n), pa.int64()))
+                table = table.append_column(
+                    "_file", pa.array([file_index] * n, pa.int32()))
+                writer.write_table(table.cast(schema))
+                rows += n
+            bar.update(path.stat().st_size)
+    bar.close()
+    return [*offsets, rows]
+
+
+def _row_location(files: list[Path], offsets: list[int], row: int) -> str:
+    """Name the file and 1-based data row of a global staging row number."""
+    index = bisect.bisect_right(offsets, row) - 1
+    return f"{files[index]}, row {row - offsets[index] + 1}"
+
+
+def _check_duplicates(con: duckdb.DuckDBPyConnection, files: list[Path], offsets: list[int]
+                      ) -> int:
+    """Raise on conflicting duplicates; return how many exact duplicate rows will be dropped."""
+    values = ", ".join(LOG_COLUMN_NAMES)
+    con.execute(f"""
+        CREATE TEMP TABLE dups AS
+        SELECT session_id, session_position, count(*) AS n,
+               count(DISTINCT hash({values})) AS variants, list(_row ORDER BY _row) AS rows
+        FROM stage GROUP BY session_id, session_position HAVING count(*) > 1
+    """)
+    conflict = con.execute(
+        "SELECT session_id, session_position, rows FROM dups WHERE variants > 1 LIMIT 1"
+    ).fetchone()
+    if conflict:
+        sid, pos, rows = conflict
+        a, b = (_row_location(files, offsets, r) for r in rows[:2])
+        raise MSSDValidationError(
+            f"session '{sid}' has position {pos} twice with different values ({a}; {b}); "
+            "remove one of the rows (did two shards overlap?)"
+        )
+    con.execute("CREATE TEMP TABLE dropped AS SELECT unnest(rows[2:]) AS _row FROM dups")
+    return con.execute("SELECT count(*) FROM dropped").fetchone()[0]
+
+
+def _check_lengths(con: duckdb.DuckDBPyConnection) -> None:
+    bad = con.execute("""
+        SELECT session_id, min(session_length), max(session_length) FROM kept
+        GROUP BY session_id HAVING min(session_length) <> max(session_length) LIMIT 1
+    """).fetchone()
+    if bad:
+        raise MSSDValidationError(
+            f"session '{bad[0]}' has rows with session_length {bad[1]} and {bad[2]}; "
+            "a session's rows must agree on its length"
+        )
+
+
+NESTING = "((skip_1 AND NOT skip_2) OR (skip_2 AND NOT skip_3) OR (not_skipped AND skip_3))"
+OUTCOME = "CASE WHEN skip_1 THEN 0 WHEN skip_2 THEN 1 WHEN skip_3 THEN 2 ELSE 3 END"
+HASH_UNIT = "(('0x' || left(md5(session_id), 13))::UBIGINT / 4503599627370496.0)"
+
+
+def _index_tables(con: duckdb.DuckDBPyConnection, with_features: bool) -> None:
+    con.execute(f"""
+        CREATE TEMP TABLE sessions AS
+        SELECT (row_number() OVER (ORDER BY first_row) - 1)::INTEGER AS session_idx, *
+        FROM (SELECT session_id, min(_row) AS first_row, count(*)::SMALLINT AS n_rows,
+                     max(session_length) AS session_length, min(date) AS date,
+                     count(*) < max(session_length) AS cut_short,
+                     max(session_position) <> count(*) AS position_gap,
+                     {HASH_UNIT} AS hash_unit
+              FROM kept GROUP BY session_id)
+    """)
+    con.execute("""
+        CREATE TEMP TABLE played AS
+        SELECT track_id_clean AS track_id, min(_row) AS first_row, count(*)::INTEGER AS plays,
+               avg(skip_2::DOUBLE) AS skip_2_rate
+        FROM kept GROUP BY track_id_clean
+    """)
+    extra = ""
+    if with_features:
+        extra = """UNION ALL SELECT f.track_id, 1e18 + f._row, 0, NULL FROM features f
+                   ANTI JOIN played p ON f.track_id = p.track_id"""
+    con.execute(f"""
+        CREATE TEMP TABLE tracks AS
+        SELECT (row_number() OVER (ORDER BY first_row) - 1)::INTEGER AS track_idx,
+               track_id, plays, skip_2_rate
+        FROM (SELECT * FROM played {extra})
+    """)
+
+
+def _write_outputs(con: duckdb.DuckDBPyConnection, tmp: Path, with_features: bool) -> None:
+    official = ", ".join(f"k.{c}" for c in LOG_COLUMN_NAMES)
+    con.execute(f"""
+        COPY (SELECT {official}, t.track_idx, s.session_idx,
+                     ({OUTCOME})::TINYINT AS outcome, {NESTING} AS nesting_violation
+              FROM kept k JOIN tracks t ON k.track_id_clean = t.track_id
+              JOIN sessions s USING (session_id)
+              ORDER BY s.session_idx, k.session_position)
+        TO '{tmp / "log.parquet"}' (FORMAT parquet, ROW_GROUP_SIZE 131072)
+    """)
+    con.execute(f"""COPY (SELECT * EXCLUDE (first_row) FROM sessions ORDER BY session_idx)
+                    TO '{tmp / "sessions.parquet"}' (FORMAT parquet)""")
+    features = ""
+    if with_features:
+        names = ", ".join(f"f.{c.name}" for c in FEATURE_COLUMNS[1:])
+        features = f", f.track_id IS NOT NULL AS has_features, {names}"
+        features += " FROM tracks t LEFT JOIN features f USING (track_id)"
+    else:
+        features = " FROM tracks t"
+    con.execute(f"""COPY (SELECT t.* {features} ORDER BY t.track_idx)
+                    TO '{tmp / "tracks.parquet"}' (FORMAT parquet)""")
+
+
+def _features_stage(con, tracks: Path, tmp: Path, options: PrepareOptions) -> list[Path]:
+    files = list_inputs(tracks)
+    _stage(files, FEATURE_COLUMNS, tmp / "features_stage.parquet", options, "track features")
+    con.execute(f"CREATE TEMP VIEW features AS SELECT * FROM '{tmp / 'features_stage.parquet'}'")
+    dup = con.execute(
+        "SELECT track_id, count(*) FROM features GROUP BY 1 HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if dup:
+        raise MSSDValidationError(f"{tracks}: track_id '{dup[0]}' appears {dup[1]} times in the "
+                                  "track features; keep one row per track")
+    return files
+
+
+def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
+            options: PrepareOptions | None = None) -> PreparedDataset:
+    """Validate an MSSD log (and optional track features) and write a prepared dataset to `out`."""
+    options = options or PrepareOptions()
+    start = time.perf_counter()
+    files = list_inputs(log)
+    with atomic_dir(out) as tmp:
+        offsets = _stage(files, LOG_COLUMNS, tmp / "stage.parquet", options, "log")
+        con = duckdb.connect()
+        con.execute(f"SET memory_limit='{options.memory_limit}'; SET threads={options.threads}")
+        con.execute(f"SET temp_directory='{tmp / 'duckdb.tmp'}'")
+        con.execute(f"CREATE TEMP VIEW stage AS SELECT * FROM '{tmp / 'stage.parquet'}'")
+        feature_files = _features_stage(con, Path(tracks), tmp, options) if tracks else []
+        duplicates = _check_duplicates(con, files, offsets)
+        con.execute("CREATE TEMP VIEW kept AS SELECT * FROM stage ANTI JOIN dropped USING (_row)")
+        _check_lengths(con)
+        _index_tables(con, bool(tracks))
+        _write_outputs(con, tmp, bool(tracks))
+        counts = _counts(con, offsets[-1], duplicates)
+        con.close()
+        for name in ("stage.parquet", "features_stage.parquet"):
+            (tmp / name).unlink(missing_ok=True)
+        write_json(tmp / "manifest.json", _manifest(files, feature_files, counts,
+                                                   time.perf_counter() - start))
+    return PreparedDataset(out)
+
+
+def _counts(con: duckdb.DuckDBPyConnection, rows_read: int, duplicates: int) -> dict:
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    return {
+        "rows_read": rows_read,
+        "rows": q("SELECT count(*) FROM kept"),
+        "sessions": q("SELECT count(*) FROM sessions"),
+        "tracks": q("SELECT count(*) FROM tracks"),
+        "tracks_played": q("SELECT count(*) FROM played"),
+        "dropped": {"duplicate_rows": duplicates},
+        "flagged": {
+            "nesting_violation_rows": q(f"SELECT count(*) FROM kept WHERE {NESTING}"),
+            "cut_short_sessions": q("SELECT count(*) FROM sessions WHERE cut_short"),
+            "position_gap_sessions": q("SELECT count(*) FROM sessions WHERE position_gap"),
+        },
+        "dates": [str(d) for d in con.execute("SELECT min(date), max(date) FROM kept").fetchone()],
+    }
+
+
+def _manifest(files: list[Path], feature_files: list[Path], counts: dict, seconds: float) -> dict:
+    inputs = [{"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_sha256(p),
+               "role": role} for role, group in (("log", files), ("tracks", feature_files))
+              for p in group]
+    checksum = hashlib.sha256("".join(i["sha256"] for i in inputs).encode()).hexdigest()
+    return {"format": "musicgym.prepared", "format_version": FORMAT_VERSION,
+            "musicgym_version": musicgym.__version__, "inputs": inputs, "data_checksum": checksum,
+            "has_features": bool(feature_files), "seconds": round(seconds, 2), **counts}

@@ -1,0 +1,71 @@
+"""Deterministic train/validation/test splits of sessions, by a hash of session_id or by date.
+
+The hash is MD5 of the session id: stable across machines, Python versions and runs, so a session
+lands in the same split wherever it appears; no session ever crosses splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Which share of sessions goes to validation and test, and whether by hash or by date."""
+
+    validation: float = 0.1
+    test: float = 0.1
+    by: Literal["session", "date"] = "session"
+
+    def __post_init__(self) -> None:
+        for name in ("validation", "test"):
+            share = getattr(self, name)
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"{name} share ({share}) must be in [0, 1)")
+        if self.validation + self.test >= 1.0:
+            raise ValueError(f"validation + test ({self.validation + self.test}) must leave "
+                             "sessions for training; use shares that sum to less than 1")
+        if self.by not in ("session", "date"):
+            raise ValueError(f"by ({self.by!r}) must be 'session' or 'date'")
+
+
+def session_hash_unit(session_ids: Iterable[str]) -> np.ndarray:
+    """Map each session id to a number in [0, 1) from the first 52 bits of its MD5."""
+    return np.array(
+        [int(hashlib.md5(s.encode()).hexdigest()[:13], 16) / 2.0**52 for s in session_ids],
+        dtype=np.float64,
+    )
+
+
+DEFAULT_SPLIT = SplitSpec()
+
+
+def assign_splits(sessions: pd.DataFrame, spec: SplitSpec = DEFAULT_SPLIT) -> np.ndarray:
+    """Label each session 'train', 'validation' or 'test'.
+
+    `sessions` needs a `hash_unit` column (by session) or a `date` column (by date). By date, the
+    latest dates go to test and the ones before to validation; a date is never split.
+    """
+    if spec.by == "session":
+        unit = sessions["hash_unit"].to_numpy()
+    else:
+        dates = pd.to_datetime(sessions["date"]).to_numpy()
+        order = np.argsort(dates, kind="stable")
+        cum = np.empty(len(dates))
+        cum[order] = np.arange(len(dates)) / max(len(dates), 1)
+        # every session of a date takes the share at which its date starts
+        first = pd.Series(cum).groupby(dates).transform("min").to_numpy()
+        unit = first
+    labels = np.full(len(sessions), "train", dtype=object)
+    # rounding keeps 1 - 0.2 - 0.1 from landing a hair above 0.7
+    labels[unit >= round(1.0 - spec.test - spec.validation, 12)] = "validation"
+    labels[unit >= round(1.0 - spec.test, 12)] = "test"
+    return labels

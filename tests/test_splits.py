@@ -1,0 +1,52 @@
+"""Deterministic session splits: by hash and by date."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musicgym.data.splits import SplitSpec, assign_splits, session_hash_unit
+
+
+def sessions(n: int = 2000) -> pd.DataFrame:
+    ids = [f"0_{i:05d}-abc" for i in range(n)]
+    dates = pd.date_range("2018-07-01", periods=10).repeat(n // 10)
+    return pd.DataFrame({"session_id": ids, "hash_unit": session_hash_unit(ids), "date": dates})
+
+
+def test_hash_unit_is_md5_prefix() -> None:
+    unit = session_hash_unit(["abc"])[0]
+    assert unit == int(hashlib.md5(b"abc").hexdigest()[:13], 16) / 2**52
+    assert unit == pytest.approx(0.562520062606219)
+
+
+def test_session_split_is_deterministic_and_proportional() -> None:
+    frame = sessions()
+    labels = assign_splits(frame)
+    assert np.array_equal(labels, assign_splits(frame.sample(frac=1, random_state=1).sort_index()))
+    shares = pd.Series(labels).value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.8, abs=0.03)
+    assert shares["test"] == pytest.approx(0.1, abs=0.02)
+    # a session keeps its split when other sessions come and go
+    half = assign_splits(frame.iloc[::2])
+    assert np.array_equal(half, labels[::2])
+
+
+def test_date_split_keeps_dates_whole_and_latest_last() -> None:
+    frame = sessions()
+    labels = assign_splits(frame, SplitSpec(validation=0.1, test=0.2, by="date"))
+    by_date = pd.DataFrame({"date": frame["date"], "split": labels}).groupby("date")["split"]
+    assert (by_date.nunique() == 1).all()
+    first = by_date.first()
+    assert list(first.iloc[-2:]) == ["test", "test"] and first.iloc[-3] == "validation"
+    assert (first.iloc[:7] == "train").all()
+
+
+@pytest.mark.parametrize("kwargs", [{"test": 1.2}, {"validation": 0.5, "test": 0.5},
+                                    {"by": "week"}])
+def test_bad_spec_is_refused(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SplitSpec(**kwargs)
