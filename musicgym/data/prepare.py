@@ -9,7 +9,7 @@ What happens to each problem:
 
 | problem | what prepare does |
 |---|---|
-| missing/unknown column, unparseable value, value out of range | fatal error naming file, row, column |
+| missing/unknown column, unparseable or out-of-range value | fatal, naming file, row, column |
 | session_position > session_length | fatal |
 | a session whose rows disagree on session_length | fatal |
 | the same (session_id, session_position) twice with different values | fatal, naming both rows |

@@ -245,14 +245,14 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         ("--chunk-sessions", d.chunk_sessions, "sessions per chunk and log shard; bounds memory"),
     )
     for flag, default, text in options:
-        parser.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+        parser.add_argument(flag, type=int, default=default, help=text)
     parser.add_argument(
         "--out", type=Path, required=True,
         help="folder to write (an earlier generated set there is replaced)",
     )  # fmt: skip
     parser.add_argument(
         "--format", choices=FORMATS, default="parquet",
-        help="file format of the log and track features (default parquet)",
+        help="file format of the log and track features",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
