@@ -1,0 +1,231 @@
+"""TrackEmbeddings: one vector per track, id <-> row lookups, top-k search, open file formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from musicgym.embeddings.search import CATALOG_CHUNK, QUERY_CHUNK, Exclusions, Metric, topk
+
+FORMAT_NAME = "musicgym.track_embeddings"
+FORMAT_VERSION = 1
+_NPZ_KEYS = ("ids", "vectors", "fallback", "metadata")
+
+
+class TrackEmbeddings:
+    """Track vectors indexed by track id: row i holds the vector of `ids[i]`.
+
+    Args:
+        ids: unique track ids, one per row.
+        vectors: finite vectors [n, dim], stored as float32.
+        fallback: True for tracks seen too rarely to embed, whose vector is a stand-in
+            (see the builder that made them); all False when omitted.
+        metadata: JSON-serializable facts about how the vectors were made (source, parameters).
+    """
+
+    def __init__(
+        self,
+        ids: Sequence[str] | np.ndarray,
+        vectors: np.ndarray,
+        fallback: np.ndarray | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        ids_arr = np.asarray([str(i) for i in ids], dtype=str)
+        vec = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vec.ndim != 2 or vec.shape[0] != ids_arr.size:
+            raise ValueError(f"vectors {vec.shape} must be [n_ids={ids_arr.size}, dim]")
+        if not np.isfinite(vec).all():
+            raise ValueError(f"vectors hold {int((~np.isfinite(vec)).sum())} non-finite values")
+        fb = np.zeros(ids_arr.size, bool) if fallback is None else np.asarray(fallback, bool)
+        if fb.shape != (ids_arr.size,):
+            raise ValueError(f"fallback {fb.shape} must be [n_ids={ids_arr.size}]")
+        index = pd.Index(ids_arr)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            raise ValueError(f"track ids must be unique; {dup!r} appears more than once")
+        self._ids = ids_arr
+        self._vectors = vec
+        self._fallback = fb
+        self._index = index
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.metadata["dim"] = int(vec.shape[1])
+        json.dumps(self.metadata)  # fail now, not at save time, on metadata that cannot be saved
+
+    # ----- id <-> row <-> vector -------------------------------------------------------------
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Track ids, one per row (read-only view)."""
+        view = self._ids.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """All vectors [n, dim] float32, in row order (read-only view)."""
+        view = self._vectors.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def fallback(self) -> np.ndarray:
+        """Boolean mask [n]: True where the vector is a stand-in for a rarely seen track."""
+        view = self._fallback.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector."""
+        return int(self._vectors.shape[1])
+
+    def __len__(self) -> int:
+        return int(self._ids.size)
+
+    def __contains__(self, track_id: object) -> bool:
+        return track_id in self._index
+
+    def __repr__(self) -> str:
+        source = self.metadata.get("source", "?")
+        n_fb = int(self._fallback.sum())
+        return f"TrackEmbeddings(n={len(self)}, dim={self.dim}, source={source!r}, fallback={n_fb})"
+
+    def rows(self, ids: str | Iterable[str]) -> np.ndarray:
+        """Row indices (int64) of track `ids`; a single id gives a 0-d array.
+
+        Raises:
+            KeyError: naming the first unknown id and how many of the ids were unknown.
+        """
+        single = isinstance(ids, str)
+        query = [ids] if single else list(ids)
+        rows = self._index.get_indexer(query).astype(np.int64)
+        missing = np.flatnonzero(rows < 0)
+        if missing.size:
+            raise KeyError(
+                f"{missing.size} of {len(query)} track ids are unknown to these embeddings; "
+                f"the first is {query[missing[0]]!r}"
+            )
+        return rows[0] if single else rows
+
+    def vectors(self, ids: str | Iterable[str]) -> np.ndarray:
+        """Vectors of track `ids`: [dim] for one id, [len(ids), dim] for several."""
+        return self._vectors[self.rows(ids)]
+
+    def take(self, rows: np.ndarray) -> TrackEmbeddings:
+        """A new TrackEmbeddings holding only `rows`, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return TrackEmbeddings(
+            self._ids[rows], self._vectors[rows], self._fallback[rows], self.metadata
+        )
+
+    # ----- search ----------------------------------------------------------------------------
+
+    def topk(
+        self,
+        queries: np.ndarray,
+        k: int,
+        metric: Metric = "dot",
+        exclude_rows: Exclusions = None,
+        catalog_chunk: int = CATALOG_CHUNK,
+        query_chunk: int = QUERY_CHUNK,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k rows for queries [m, dim] or [dim]; see `musicgym.embeddings.search.topk`.
+
+        Returns (rows [m, k], scores [m, k]) sorted by score descending, ties by row.
+        """
+        return topk(self._vectors, queries, k, metric, exclude_rows, catalog_chunk, query_chunk)
+
+    # ----- scaling ---------------------------------------------------------------------------
+
+    def scaled_to_unit_box(self) -> TrackEmbeddings:
+        """A copy divided by one scalar so every coordinate lies in [-1, 1].
+
+        The scalar is the largest absolute coordinate; `metadata["box_scale"]` records the
+        factor applied (product over repeated scalings), so `original = scaled / box_scale`.
+        """
+        peak = float(np.abs(self._vectors).max()) if self._vectors.size else 0.0
+        peak = peak if peak > 0 else 1.0
+        # Dividing (rather than multiplying by 1/peak) keeps the peak at exactly 1.0 in float32.
+        scaled = self._vectors / np.float32(peak)
+        meta = dict(self.metadata)
+        meta["box_scale"] = float(meta.get("box_scale", 1.0)) / peak
+        return TrackEmbeddings(self._ids, scaled, self._fallback, meta)
+
+    # ----- files -----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write an .npz file (no pickled objects), atomically: temp name, then rename."""
+        path = Path(path)
+        meta = {**self.metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+        arrays = {
+            "ids": self._ids,
+            "vectors": self._vectors,
+            "fallback": self._fallback,
+            "metadata": np.asarray(json.dumps(meta, sort_keys=True)),
+        }
+        _atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrackEmbeddings:
+        """Read a file written by `save`.
+
+        Raises:
+            ValueError: the file is not a musicgym embeddings file, or of another format version.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {key: npz[key] for key in _NPZ_KEYS if key in npz.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path} is not a readable .npz embeddings file: {err}") from err
+        missing = [key for key in _NPZ_KEYS if key not in data]
+        if missing:
+            raise ValueError(f"{path} is not a musicgym embeddings file: lacks {missing}")
+        meta = json.loads(str(data["metadata"]))
+        if meta.get("format") != FORMAT_NAME or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has format {meta.get('format')!r} version {meta.get('format_version')!r};"
+                f" this musicgym reads {FORMAT_NAME!r} version {FORMAT_VERSION}: rebuild it"
+            )
+        return cls(data["ids"], data["vectors"], data["fallback"], meta)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write one row per track: track_id, then the `dim` vector columns e_0 .. e_{dim-1}."""
+        path = Path(path)
+        frame = pd.DataFrame(self._vectors, columns=[f"e_{j}" for j in range(self.dim)])
+        frame.insert(0, "track_id", self._ids)
+        # %.9g is enough digits for every float32 to read back identically.
+        write = lambda f: frame.to_csv(f, index=False, float_format="%.9g")  # noqa: E731
+        _atomic_write(path, write, binary=False)
+        return path
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str]) -> TrackEmbeddings:
+        """Read a CSV of track_id (first column) then vector columns; fallback is all False."""
+        frame = pd.read_csv(path, dtype={0: str})
+        if frame.shape[1] < 2:
+            raise ValueError(f"{path} must hold a track id column and at least one vector column")
+        ids = frame.iloc[:, 0].astype(str).to_numpy()
+        vectors = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
+        return cls(ids, vectors, metadata={"source": "csv", "path": str(path)})
+
+
+def _atomic_write(path: Path, write: Callable[[IO[Any]], object], binary: bool) -> None:
+    """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
