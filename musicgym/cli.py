@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                  "write a synthetic MSSD log and track features from a known ground-truth model"),
     "prepare": ("musicgym.commands.prepare", "add_arguments", "run",
                 "validate an MSSD log and write a prepared dataset (Parquet + manifest)"),
+    "fidelity": ("musicgym.commands.fidelity", "add_arguments", "run",
+                 "fit a simulator (or load the cached fit) and report its fidelity to the logs"),
     "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
                 "print what a dataset holds (default: the synthetic default set)"),
 }

@@ -218,6 +218,7 @@ def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
         con = duckdb.connect()
         con.execute(f"SET memory_limit='{options.memory_limit}'; SET threads={options.threads}")
         con.execute(f"SET temp_directory='{tmp / 'duckdb.tmp'}'")
+        con.execute(f"SET enable_progress_bar={str(options.progress).lower()}")
         con.execute(f"CREATE TEMP VIEW stage AS SELECT * FROM '{tmp / 'stage.parquet'}'")
         feature_files = _features_stage(con, Path(tracks), tmp, options) if tracks else []
         duplicates = _check_duplicates(con, files, offsets)

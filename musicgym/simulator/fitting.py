@@ -1,0 +1,150 @@
+"""Fit a whole simulator on a prepared dataset (embeddings + response model), cached.
+
+A fit is keyed by the data checksum and the config: a second call with the same data and config
+loads the saved fit instead of fitting again. The artifact is a folder: `embeddings.npz`,
+`response/` (state dict, JSON config, track statistics) and `simulator.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicgym.artifacts import atomic_dir, read_json
+from musicgym.data.cache import cache_dir
+from musicgym.data.dataset import PreparedDataset
+from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
+from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
+from musicgym.simulator.inputs import PackedSessions, TrackStats
+from musicgym.simulator.model import ResponseModel, config_key, fit_response_model
+from musicgym.simulator.response import ResponseConfig
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """How a simulator is fitted: embedding size, rare-track threshold, response model, split."""
+
+    embedding_dim: int = 16
+    min_count: int = 2
+    """Tracks with fewer training plays get a fallback embedding (see `from_cooccurrence`)."""
+    response: ResponseConfig = field(default_factory=ResponseConfig)
+    split: SplitSpec = DEFAULT_SPLIT
+
+    def __post_init__(self) -> None:
+        if self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim ({self.embedding_dim}) must be at least 1")
+        if self.min_count < 1:
+            raise ValueError(f"min_count ({self.min_count}) must be at least 1")
+
+    def to_dict(self) -> dict:
+        """The config as JSON-ready values."""
+        return asdict(self)
+
+
+class FittedSimulator:
+    """A fitted simulator: track embeddings and the response model, indexed like the data.
+
+    Row `len(track_ids)` of the model's tables stands for any track the data never played.
+    """
+
+    def __init__(self, embeddings: TrackEmbeddings, response: ResponseModel,
+                 config: SimulatorConfig, data_checksum: str) -> None:
+        self.embeddings = embeddings
+        self.response = response
+        self.config = config
+        self.data_checksum = data_checksum
+        self._rows = pd.Index(embeddings.ids)
+
+    @property
+    def unknown_row(self) -> int:
+        """The model row used for tracks outside the fitted data."""
+        return len(self.embeddings)
+
+    def rows(self, track_ids: np.ndarray) -> np.ndarray:
+        """Model rows of `track_ids`; unknown tracks map to `unknown_row`."""
+        rows = self._rows.get_indexer(np.asarray(track_ids))
+        return np.where(rows < 0, self.unknown_row, rows).astype(np.int64)
+
+    def save(self, path: str | Path) -> None:
+        """Write the simulator folder atomically."""
+        with atomic_dir(path) as tmp:
+            self.embeddings.save(tmp / "embeddings.npz")
+            self.response.save(tmp / "response")
+            payload = {"format": "musicgym.simulator", "format_version": FORMAT_VERSION,
+                       "data_checksum": self.data_checksum, "config": self.config.to_dict(),
+                       "embeddings": "embeddings.npz"}
+            (tmp / "simulator.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FittedSimulator:
+        """Read a simulator folder written by `save`."""
+        path = Path(path)
+        payload = read_json(path / "simulator.json")
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: simulator format {payload.get('format_version')}, "
+                             f"expected {FORMAT_VERSION}; fit it again")
+        raw = payload["config"]
+        config = SimulatorConfig(embedding_dim=raw["embedding_dim"], min_count=raw["min_count"],
+                                 response=ResponseConfig(**raw["response"]),
+                                 split=SplitSpec(**raw["split"]))
+        return cls(TrackEmbeddings.load(path / "embeddings.npz"),
+                   ResponseModel.load(path / "response"), config, payload["data_checksum"])
+
+
+def build_embeddings(dataset: PreparedDataset, train: pd.DataFrame,
+                     config: SimulatorConfig) -> TrackEmbeddings:
+    """Co-occurrence embeddings from training sessions, joined with features when present."""
+    ids = dataset.track_ids
+    emb = from_cooccurrence(train["session_idx"].to_numpy(), train["track_idx"].to_numpy(),
+                            len(ids), track_ids=ids, dim=config.embedding_dim,
+                            min_count=config.min_count, seed=config.response.seed)
+    tracks = dataset.tracks
+    if "has_features" in tracks and tracks["has_features"].any():
+        feats = from_features(ids, tracks[tracks["has_features"]], dim=config.embedding_dim)
+        emb = combine(emb, feats)
+    return emb
+
+
+def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = None,
+                  progress: bool = True) -> FittedSimulator:
+    """Fit embeddings and the response model on the dataset's training split."""
+    config = config or SimulatorConfig()
+    labels = dataset.split_labels(config.split)
+    log = dataset.log(["session_idx", "session_position", "session_length", "track_idx",
+                       "skip_2", "outcome", "premium", "hist_user_behavior_is_shuffle",
+                       "context_type", "hour_of_day"])
+    split = labels[log["session_idx"].to_numpy()]
+    train, val = log[split == "train"], log[split == "validation"]
+    if len(val) == 0:
+        raise ValueError("the validation split is empty; use a larger log or a larger "
+                         "validation share")
+    embeddings = build_embeddings(dataset, train, config)
+    n = len(embeddings)
+    matrix = np.vstack([embeddings.matrix, np.zeros((1, embeddings.dim), np.float32)])
+    stats = TrackStats.from_rows(train["track_idx"].to_numpy(), train["skip_2"].to_numpy(),
+                                 n + 1, config.response.stats_strength)
+    response = fit_response_model(PackedSessions.from_log(train), PackedSessions.from_log(val),
+                                  matrix, stats, config.response, progress,
+                                  meta={"data_checksum": dataset.checksum})
+    return FittedSimulator(embeddings, response, config, dataset.checksum)
+
+
+def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
+                progress: bool = True, cache: bool = True) -> FittedSimulator:
+    """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
+    config = config or SimulatorConfig()
+    key = config_key(config.response, dataset.checksum, json.dumps(config.to_dict(),
+                                                                    sort_keys=True))
+    folder = cache_dir() / "simulators" / key
+    if cache and (folder / "simulator.json").is_file():
+        return FittedSimulator.load(folder)
+    simulator = fit_simulator(dataset, config, progress)
+    if cache:
+        simulator.save(folder)
+    return simulator

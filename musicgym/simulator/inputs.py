@@ -1,0 +1,139 @@
+"""Numeric inputs of the response model: session context, per-track statistics, packed sessions.
+
+Everything here is numpy; the torch model reads these arrays. The same encoders serve training
+(from logged rows) and simulation (from the env's sampled sessions), so both see one layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH
+
+UNKNOWN_OUTCOME = 4
+"""Outcome input for a track whose outcome is hidden (the challenge's second half)."""
+CONTEXT_NAMES = ("premium", "shuffle", *(f"context_{c}" for c in CONTEXT_TYPES),
+                 "hour_sin", "hour_cos", "session_length")
+CONTEXT_DIM = len(CONTEXT_NAMES)
+CONTEXT_COLUMNS = ("premium", "hist_user_behavior_is_shuffle", "context_type", "hour_of_day",
+                   "session_length")
+
+
+def encode_context(premium: np.ndarray, shuffle: np.ndarray, context_type: np.ndarray,
+                   hour: np.ndarray, session_length: np.ndarray) -> np.ndarray:
+    """Encode a session's context as a float32 row of `CONTEXT_NAMES` (one row per session)."""
+    n = len(premium)
+    out = np.zeros((n, CONTEXT_DIM), dtype=np.float32)
+    out[:, 0] = np.asarray(premium, dtype=np.float32)
+    out[:, 1] = np.asarray(shuffle, dtype=np.float32)
+    codes = pd.Categorical(np.asarray(context_type), categories=list(CONTEXT_TYPES)).codes
+    valid = codes >= 0
+    out[np.flatnonzero(valid), 2 + codes[valid]] = 1.0
+    angle = 2 * np.pi * np.asarray(hour, dtype=np.float32) / 24.0
+    out[:, 2 + len(CONTEXT_TYPES)] = np.sin(angle)
+    out[:, 3 + len(CONTEXT_TYPES)] = np.cos(angle)
+    out[:, -1] = np.asarray(session_length, dtype=np.float32) / MAX_SESSION_LENGTH
+    return out
+
+
+def position_features(position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
+    """Where a track sits in its session: position/20, position/length, tracks left/20."""
+    position = np.asarray(position, dtype=np.float32)
+    length = np.maximum(np.asarray(session_length, dtype=np.float32), 1.0)
+    return np.stack([position / MAX_SESSION_LENGTH, position / length,
+                     (length - position) / MAX_SESSION_LENGTH], axis=-1).astype(np.float32)
+
+
+POSITION_DIM = 3
+STATS_DIM = 2
+
+
+@dataclass(frozen=True)
+class TrackStats:
+    """Per-track play and skip counts from training rows, turned into shrunk features.
+
+    The smoothed skip rate is (skips + strength * prior) / (plays + strength): a track heard
+    once says little, so its rate stays near the overall rate.
+    """
+
+    plays: np.ndarray
+    skips: np.ndarray
+    prior: float
+    strength: float = 10.0
+
+    @classmethod
+    def from_rows(cls, track_idx: np.ndarray, skip_2: np.ndarray, n_tracks: int,
+                  strength: float = 10.0) -> TrackStats:
+        """Count plays and skip_2 per track over the given rows."""
+        plays = np.bincount(track_idx, minlength=n_tracks).astype(np.float32)
+        skips = np.bincount(track_idx, weights=skip_2.astype(np.float64),
+                            minlength=n_tracks).astype(np.float32)
+        prior = float(skips.sum() / max(plays.sum(), 1.0))
+        return cls(plays, skips, prior, strength)
+
+    def features(self, rows: np.ndarray, own_skip: np.ndarray | None = None) -> np.ndarray:
+        """Features [log plays, smoothed skip rate] of tracks `rows`.
+
+        With `own_skip` (training), each row's own outcome is left out of its track's counts,
+        so the model cannot read a row's label from its track's statistics.
+        """
+        plays = self.plays[rows]
+        skips = self.skips[rows]
+        if own_skip is not None:
+            plays = plays - 1.0
+            skips = skips - own_skip.astype(np.float32)
+        rate = (skips + self.strength * self.prior) / (plays + self.strength)
+        return np.stack([np.log1p(plays) / 5.0, rate - self.prior], axis=-1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PackedSessions:
+    """Sessions as padded arrays [sessions, 20]: what the model trains and evaluates on."""
+
+    tracks: np.ndarray
+    outcomes: np.ndarray
+    positions: np.ndarray
+    mask: np.ndarray
+    context: np.ndarray
+    session_length: np.ndarray
+    session_idx: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @classmethod
+    def from_log(cls, log: pd.DataFrame) -> PackedSessions:
+        """Pack rows sorted by session then position (a `PreparedDataset.log` frame)."""
+        session = log["session_idx"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+        counts = np.diff(np.r_[starts, len(session)])
+        if counts.max(initial=0) > MAX_SESSION_LENGTH:
+            raise ValueError(f"a session has {counts.max()} rows; at most "
+                             f"{MAX_SESSION_LENGTH} fit (is the log sorted by session?)")
+        step = np.arange(len(session)) - np.repeat(starts, counts)
+        row = np.repeat(np.arange(len(starts)), counts)
+        shape = (len(starts), MAX_SESSION_LENGTH)
+
+        def grid(values: np.ndarray, dtype: type) -> np.ndarray:
+            out = np.zeros(shape, dtype=dtype)
+            out[row, step] = values
+            return out
+
+        first = log.iloc[starts]
+        context = encode_context(*(first[c].to_numpy() for c in CONTEXT_COLUMNS))
+        return cls(
+            tracks=grid(log["track_idx"].to_numpy(), np.int64),
+            outcomes=grid(log["outcome"].to_numpy(), np.int64),
+            positions=grid(log["session_position"].to_numpy(), np.int64),
+            mask=grid(np.ones(len(session), bool), bool),
+            context=context,
+            session_length=first["session_length"].to_numpy().astype(np.int64),
+            session_idx=session[starts],
+        )
+
+    def subset(self, index: np.ndarray) -> PackedSessions:
+        """The sessions at `index`."""
+        return PackedSessions(*(getattr(self, f)[index] for f in self.__dataclass_fields__))

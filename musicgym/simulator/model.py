@@ -1,0 +1,208 @@
+"""`ResponseModel`: fit the outcome model on logged sessions, predict, save and load it.
+
+Training reads whole sessions teacher-forced; in a random half of them the second half's
+outcomes are hidden, so one model serves both the simulator (outcomes known, step by step) and
+the challenge protocol (second half predicted blind). Early stopping watches the validation
+loss; a temperature fitted on validation sessions calibrates the probabilities.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from musicgym.artifacts import atomic_dir, read_json
+from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
+from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
+
+FORMAT_VERSION = 1
+
+
+class ResponseModel:
+    """Probabilities of skip_1 / skip_2 only / skip_3 only / not_skipped for candidate tracks."""
+
+    def __init__(self, net: ResponseNet, stats: TrackStats, config: ResponseConfig,
+                 meta: dict | None = None) -> None:
+        self.net = net.eval()
+        self.stats = stats
+        self.config = config
+        self.meta = meta or {}
+
+    # ---- batched inference, as the simulator uses it -------------------------------------
+    @torch.no_grad()
+    def initial_state(self, context: np.ndarray) -> torch.Tensor:
+        """User states [B, H] at the start of sessions with `context` [B, C]."""
+        return self.net.initial(torch.as_tensor(context))
+
+    @torch.no_grad()
+    def observe(self, state: torch.Tensor, tracks: np.ndarray, outcomes: np.ndarray,
+                context: np.ndarray) -> torch.Tensor:
+        """User states after each session heard `tracks` [B] with `outcomes` [B]."""
+        return self.net.observe(state, torch.as_tensor(tracks), torch.as_tensor(outcomes),
+                                torch.as_tensor(context))
+
+    @torch.no_grad()
+    def probs(self, state: torch.Tensor, candidates: np.ndarray, context: np.ndarray,
+              position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
+        """Outcome probabilities [B, 4] (or [B, K, 4] for candidates [B, K])."""
+        candidates = np.asarray(candidates)
+        stats = self.stats.features(candidates)
+        pos = position_features(position, session_length)
+        ctx = np.asarray(context)
+        st = state
+        if candidates.ndim == 2:
+            k = candidates.shape[1]
+            st = state[:, None, :].expand(-1, k, -1)
+            ctx = np.broadcast_to(ctx[:, None, :], (*candidates.shape, ctx.shape[-1]))
+            pos = np.broadcast_to(pos[:, None, :], (*candidates.shape, pos.shape[-1]))
+        logits = self.net.logits(st, torch.as_tensor(candidates), torch.as_tensor(stats),
+                                 torch.as_tensor(np.ascontiguousarray(ctx)),
+                                 torch.as_tensor(np.ascontiguousarray(pos)))
+        return torch.softmax(logits, dim=-1).numpy()
+
+    # ---- whole sessions, as evaluation uses it --------------------------------------------
+    @torch.no_grad()
+    def predict_sessions(self, packed: PackedSessions, hide_second_half: bool) -> np.ndarray:
+        """Outcome probabilities [S, 20, 4] for logged sessions, teacher-forced.
+
+        With `hide_second_half`, no outcome after the first half reaches the model.
+        """
+        hidden = np.full(len(packed), hide_second_half)
+        outcome_in = hide_outcomes(packed.outcomes, packed.mask, hidden)
+        out = []
+        for start in range(0, len(packed), 1024):
+            part = slice(start, start + 1024)
+            logits = self.net.sequence_logits(*_tensors(packed, outcome_in, self.stats, part))
+            out.append(torch.softmax(logits, dim=-1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 20, 4), np.float32)
+
+    # ---- artifacts -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the model folder: state dict, JSON config, track statistics (npz)."""
+        with atomic_dir(path) as tmp:
+            torch.save(self.net.state_dict(), tmp / "model.pt")
+            np.savez(tmp / "track_stats.npz", plays=self.stats.plays, skips=self.stats.skips)
+            payload = {"format": "musicgym.response_model", "format_version": FORMAT_VERSION,
+                       "config": self.config.to_dict(), "prior": self.stats.prior,
+                       "n_tracks": int(len(self.stats.plays)),
+                       "embedding_dim": int(self.net.embeddings.shape[1]), "meta": self.meta}
+            (tmp / "config.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResponseModel:
+        """Read a model folder written by `save`."""
+        path = Path(path)
+        payload = read_json(path / "config.json")
+        if payload.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: response model format {payload.get('format_version')}, "
+                             f"expected {FORMAT_VERSION}; fit it again")
+        config = ResponseConfig(**payload["config"])
+        arrays = np.load(path / "track_stats.npz")
+        stats = TrackStats(arrays["plays"], arrays["skips"], payload["prior"],
+                           config.stats_strength)
+        state = torch.load(path / "model.pt", weights_only=True)
+        net = ResponseNet(state["embeddings"], state["track_stats"], config.hidden)
+        net.load_state_dict(state)
+        return cls(net, stats, config, payload["meta"])
+
+
+def _tensors(packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
+             part: slice | np.ndarray, own: bool = False) -> tuple[torch.Tensor, ...]:
+    """Model inputs for sessions `part`; `own` leaves each row's label out of its stats."""
+    tracks, mask = packed.tracks[part], packed.mask[part]
+    feats = np.zeros((*tracks.shape, 2), np.float32)
+    own_skip = (packed.outcomes[part][mask] <= 1) if own else None
+    feats[mask] = stats.features(tracks[mask], own_skip)
+    length = packed.session_length[part]
+    pos = position_features(packed.positions[part], length[:, None])
+    return (torch.as_tensor(tracks), torch.as_tensor(outcome_in[part]), torch.as_tensor(feats),
+            torch.as_tensor(packed.context[part]), torch.as_tensor(pos))
+
+
+def config_key(config: ResponseConfig, data_checksum: str, extra: str = "") -> str:
+    """A short key naming a fit of `config` on data `data_checksum` (for the cache)."""
+    text = json.dumps(config.to_dict(), sort_keys=True) + data_checksum + extra
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _loss(net: ResponseNet, packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
+          part: slice | np.ndarray, own: bool) -> torch.Tensor:
+    logits = net.sequence_logits(*_tensors(packed, outcome_in, stats, part, own))
+    mask = torch.as_tensor(packed.mask[part])
+    target = torch.as_tensor(packed.outcomes[part])
+    return nn.functional.cross_entropy(logits[mask], target[mask])
+
+
+def _validation_logits(net: ResponseNet, val: PackedSessions, stats: TrackStats
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Untempered logits of validation rows, outcomes shown then hidden, and their targets."""
+    mask = torch.as_tensor(val.mask)
+    target = torch.as_tensor(val.outcomes)[mask]
+    logits = []
+    with torch.no_grad():
+        for hidden in (False, True):
+            outcome_in = hide_outcomes(val.outcomes, val.mask, np.full(len(val), hidden))
+            raw = net.sequence_logits(*_tensors(val, outcome_in, stats, slice(None)))
+            logits.append(raw[mask] * net.log_temperature.exp())
+    return torch.cat(logits), torch.cat([target, target])
+
+
+def _validation_loss(net: ResponseNet, val: PackedSessions, stats: TrackStats) -> float:
+    logits, target = _validation_logits(net, val, stats)
+    return float(nn.functional.cross_entropy(logits, target))
+
+
+def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: np.ndarray,
+                       stats: TrackStats, config: ResponseConfig | None = None,
+                       progress: bool = True, meta: dict | None = None) -> ResponseModel:
+    """Fit the response model on `train`, early-stopped and temperature-scaled on `val`."""
+    config = config or ResponseConfig()
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(int(rng.integers(2**31)))
+    scale = float(np.abs(embeddings).std()) or 1.0
+    net = ResponseNet(torch.as_tensor(embeddings / scale), torch.as_tensor(
+        np.stack([stats.plays, stats.skips], axis=-1)), config.hidden)
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad],
+                                  lr=config.lr, weight_decay=config.weight_decay)
+    best, best_state, waited = np.inf, copy.deepcopy(net.state_dict()), 0
+    bar = tqdm(range(config.epochs), desc="fitting response model", disable=not progress)
+    for _ in bar:
+        net.train()
+        order = rng.permutation(len(train))
+        hidden = rng.random(len(train)) < config.hide_prob
+        outcome_in = hide_outcomes(train.outcomes, train.mask, hidden)
+        for start in range(0, len(order), config.batch_size):
+            part = order[start:start + config.batch_size]
+            loss = _loss(net, train, outcome_in, stats, part, own=True)
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+        net.eval()
+        current = _validation_loss(net, val, stats)
+        bar.set_postfix(val_loss=f"{current:.4f}")
+        if current < best - 1e-4:
+            best, best_state, waited = current, copy.deepcopy(net.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    net.load_state_dict(best_state)
+    _fit_temperature(net, val, stats)
+    return ResponseModel(net.eval(), stats, config, meta)
+
+
+def _fit_temperature(net: ResponseNet, val: PackedSessions, stats: TrackStats) -> None:
+    """Choose the softmax temperature that minimises validation loss (a 1-D grid search)."""
+    logits, target = _validation_logits(net, val, stats)
+    grid = np.linspace(-0.5, 0.5, 101)
+    losses = [float(nn.functional.cross_entropy(logits / np.exp(t), target)) for t in grid]
+    with torch.no_grad():
+        net.log_temperature.fill_(float(grid[int(np.argmin(losses))]))

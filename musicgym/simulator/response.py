@@ -1,0 +1,110 @@
+"""The response model: how likely each of the four outcomes is for a track, given the session.
+
+A GRU reads the session so far, one (track embedding, outcome) pair a step, starting from a state
+set by the context; a small head scores a candidate track from that state, the candidate's
+embedding and statistics, the context and the position. Outcomes may be hidden (the challenge's
+second half): the outcome input then says "unknown", and the model was trained for that case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from musicgym.simulator.inputs import CONTEXT_DIM, POSITION_DIM, STATS_DIM, UNKNOWN_OUTCOME
+
+N_OUTCOMES = 4
+
+
+@dataclass(frozen=True)
+class ResponseConfig:
+    """Size and training of the response model."""
+
+    hidden: int = 64
+    """GRU state and head width."""
+    epochs: int = 40
+    """Most passes over the training sessions; early stopping usually ends sooner."""
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    patience: int = 4
+    """Epochs without a better validation loss before training stops."""
+    hide_prob: float = 0.5
+    """Share of training sessions whose second-half outcomes are hidden, as in the challenge."""
+    stats_strength: float = 10.0
+    """Pseudo-plays that pull a track's skip rate toward the overall rate."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+        if not 0.0 <= self.hide_prob <= 1.0:
+            raise ValueError(f"hide_prob ({self.hide_prob}) must be in [0, 1]")
+        if self.lr <= 0 or self.stats_strength <= 0:
+            raise ValueError("lr and stats_strength must be positive")
+
+    def to_dict(self) -> dict:
+        """The config as plain JSON-ready values."""
+        return asdict(self)
+
+
+class ResponseNet(nn.Module):
+    """GRU over (track, outcome) steps plus a head that scores a candidate track."""
+
+    def __init__(self, embeddings: torch.Tensor, track_stats: torch.Tensor, hidden: int) -> None:
+        super().__init__()
+        dim = embeddings.shape[1]
+        self.register_buffer("embeddings", embeddings.float())
+        self.register_buffer("track_stats", track_stats.float())
+        self.initial = nn.Sequential(nn.Linear(CONTEXT_DIM, hidden), nn.Tanh())
+        self.gru = nn.GRU(dim + N_OUTCOMES + 1 + CONTEXT_DIM, hidden, batch_first=True)
+        head_in = hidden + dim + STATS_DIM + CONTEXT_DIM + POSITION_DIM
+        self.head = nn.Sequential(nn.Linear(head_in, hidden), nn.ReLU(),
+                                  nn.Linear(hidden, N_OUTCOMES))
+        self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=False)
+
+    def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor,
+                   context: torch.Tensor) -> torch.Tensor:
+        """The GRU input for heard tracks [B] with outcomes [B] (4 = unknown)."""
+        onehot = nn.functional.one_hot(outcomes, N_OUTCOMES + 1).float()
+        return torch.cat([self.embeddings[tracks], onehot, context], dim=-1)
+
+    def observe(self, state: torch.Tensor, tracks: torch.Tensor, outcomes: torch.Tensor,
+                context: torch.Tensor) -> torch.Tensor:
+        """Advance the user state [B, H] by one heard track per session."""
+        x = self.step_input(tracks, outcomes, context)[:, None, :]
+        return self.gru(x, state[None].contiguous())[1][0]
+
+    def logits(self, state: torch.Tensor, candidates: torch.Tensor, stats: torch.Tensor,
+               context: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Outcome logits [..., 4] for candidates [...] given states and inputs with [..., F]."""
+        x = torch.cat([state, self.embeddings[candidates], stats, context, position], dim=-1)
+        return self.head(x) / self.log_temperature.exp()
+
+    def sequence_logits(self, tracks: torch.Tensor, outcome_inputs: torch.Tensor,
+                        stats: torch.Tensor, context: torch.Tensor,
+                        position: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits [B, T, 4]: step t is scored from the state after steps < t."""
+        steps = tracks.shape[1]
+        wide = context[:, None, :].expand(-1, steps, -1)
+        start = self.initial(context)
+        after, _ = self.gru(self.step_input(tracks, outcome_inputs, wide), start[None])
+        before = torch.cat([start[:, None, :], after[:, :-1]], dim=1)
+        return self.logits(before, tracks, stats, wide, position)
+
+
+def hide_outcomes(outcomes: np.ndarray, mask: np.ndarray,
+                  hidden_sessions: np.ndarray) -> np.ndarray:
+    """Copy of `outcomes` [B, T] with second-half outcomes of `hidden_sessions` set unknown.
+
+    As in the challenge, the first half is the first floor(n / 2) of a session's n rows.
+    """
+    out = outcomes.copy()
+    steps = np.arange(outcomes.shape[1])
+    second_half = steps[None, :] >= (mask.sum(axis=1) // 2)[:, None]
+    out[second_half & hidden_sessions[:, None]] = UNKNOWN_OUTCOME
+    return out

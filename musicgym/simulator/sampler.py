@@ -1,0 +1,58 @@
+"""`SessionSampler`: draw logged sessions to start simulated ones from.
+
+A drawn session brings its context, its logged length and its opening tracks with their real
+outcomes, which become the simulated user's history at reset. Episodes are truncated at the
+session's logged length. No leave model: the MSSD cuts sessions at 20 tracks and drops shorter
+ones than 10, so when a real user would have quit is not identifiable from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from musicgym.simulator.inputs import PackedSessions
+
+
+@dataclass(frozen=True)
+class DrawnSessions:
+    """A batch of logged sessions to simulate: context, length and the opening history."""
+
+    session_idx: np.ndarray
+    context: np.ndarray
+    session_length: np.ndarray
+    history_length: np.ndarray
+    """How many opening tracks (with outcomes) the user has heard at reset."""
+    tracks: np.ndarray
+    """Every logged track [n, 20]; beyond history_length, what the real session played."""
+    outcomes: np.ndarray
+    positions: np.ndarray
+
+
+class SessionSampler:
+    """Draws logged sessions, with the caller's generator, as starting points of episodes."""
+
+    def __init__(self, sessions: PackedSessions, history_fraction: float = 0.5) -> None:
+        if not 0.0 <= history_fraction < 1.0:
+            raise ValueError(f"history_fraction ({history_fraction}) must be in [0, 1): the "
+                             "user needs at least one track left to recommend")
+        if len(sessions) == 0:
+            raise ValueError("no sessions to sample from; is the training split empty?")
+        self.sessions = sessions
+        self.history_fraction = history_fraction
+
+    def __len__(self) -> int:
+        return len(self.sessions)
+
+    def draw(self, rng: np.random.Generator, n: int) -> DrawnSessions:
+        """Draw `n` sessions uniformly with replacement."""
+        return self.take(rng.integers(len(self.sessions), size=n))
+
+    def take(self, index: np.ndarray) -> DrawnSessions:
+        """The sessions at `index` (rows of the packed sessions), as drawn sessions."""
+        s = self.sessions.subset(np.asarray(index))
+        rows = s.mask.sum(axis=1)
+        history = np.floor(rows * self.history_fraction).astype(np.int64)
+        return DrawnSessions(s.session_idx, s.context, s.session_length, history, s.tracks,
+                             s.outcomes, s.positions)

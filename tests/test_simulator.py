@@ -1,0 +1,121 @@
+"""The response model and the fitted simulator: leakage, save/load, seeding, sampler, rollouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicgym.data.loading import load_dataset
+from musicgym.data.synthetic import SyntheticConfig, generate
+from musicgym.simulator.fidelity import evaluate, pack_for, rollout_outcomes
+from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, fit_simulator
+from musicgym.simulator.response import ResponseConfig
+from musicgym.simulator.sampler import SessionSampler
+
+SMALL = SimulatorConfig(embedding_dim=8, response=ResponseConfig(hidden=16, epochs=3, seed=0))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("sim")
+    data = generate(SyntheticConfig(n_sessions=600, n_tracks=800, seed=3), root / "synthetic")
+    return load_dataset(data.log_dir, data.track_features, progress=False)
+
+
+@pytest.fixture(scope="module")
+def simulator(dataset) -> FittedSimulator:
+    return fit_simulator(dataset, SMALL, progress=False)
+
+
+def test_fit_is_seeded(dataset, simulator: FittedSimulator) -> None:
+    again = fit_simulator(dataset, SMALL, progress=False)
+    packed = pack_for(simulator, dataset.log(split="test"))
+    a = simulator.response.predict_sessions(packed, hide_second_half=False)
+    b = again.response.predict_sessions(packed, hide_second_half=False)
+    np.testing.assert_array_equal(a, b)
+    other = fit_simulator(dataset, SimulatorConfig(embedding_dim=8, response=ResponseConfig(
+        hidden=16, epochs=3, seed=1)), progress=False)
+    c = other.response.predict_sessions(packed, hide_second_half=False)
+    assert not np.allclose(a, c)
+
+
+def test_probabilities_are_distributions(dataset, simulator: FittedSimulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="validation"))
+    probs = simulator.response.predict_sessions(packed, hide_second_half=False)[packed.mask]
+    assert probs.shape[1] == 4 and np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_no_second_half_outcome_leaks_into_blind_predictions(dataset, simulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="test"))
+    blind = simulator.response.predict_sessions(packed, hide_second_half=True)
+    steps = np.arange(20)[None, :]
+    second = packed.mask & (steps >= (packed.mask.sum(axis=1) // 2)[:, None])
+    perturbed = packed.__class__(**{**packed.__dict__,
+                                    "outcomes": np.where(second, 3 - packed.outcomes,
+                                                         packed.outcomes)})
+    again = simulator.response.predict_sessions(perturbed, hide_second_half=True)
+    np.testing.assert_array_equal(blind, again)
+    # and the outcomes do matter when shown
+    shown = simulator.response.predict_sessions(perturbed, hide_second_half=False)
+    assert not np.allclose(shown[second], blind[second])
+
+
+def test_save_load_gives_identical_predictions(dataset, simulator, tmp_path: Path) -> None:
+    simulator.save(tmp_path / "sim")
+    loaded = FittedSimulator.load(tmp_path / "sim")
+    packed = pack_for(simulator, dataset.log(split="test"))
+    np.testing.assert_array_equal(
+        simulator.response.predict_sessions(packed, hide_second_half=True),
+        loaded.response.predict_sessions(packed, hide_second_half=True))
+    assert loaded.data_checksum == dataset.checksum
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_incremental_api_matches_teacher_forcing(dataset, simulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="test"))
+    forced = simulator.response.predict_sessions(packed, hide_second_half=False)
+    model = simulator.response
+    state = model.initial_state(packed.context)
+    for t in range(3):
+        probs = model.probs(state, packed.tracks[:, t], packed.context, packed.positions[:, t],
+                            packed.session_length)
+        np.testing.assert_allclose(probs, forced[:, t], atol=1e-5)
+        state = model.observe(state, packed.tracks[:, t], packed.outcomes[:, t], packed.context)
+
+
+def test_rollouts_are_seeded(dataset, simulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="test"))
+    a = rollout_outcomes(simulator, packed, np.random.default_rng(5))
+    b = rollout_outcomes(simulator, packed, np.random.default_rng(5))
+    c = rollout_outcomes(simulator, packed, np.random.default_rng(6))
+    np.testing.assert_array_equal(a, b)
+    assert (a[packed.mask] != c[packed.mask]).any()
+
+
+def test_unknown_tracks_map_to_the_unknown_row(simulator) -> None:
+    rows = simulator.rows(np.array([simulator.embeddings.ids[0], "t_not-a-track"]))
+    assert rows.tolist() == [0, simulator.unknown_row]
+
+
+def test_sampler_draws_history_halves(dataset) -> None:
+    from musicgym.simulator.inputs import PackedSessions
+
+    sampler = SessionSampler(PackedSessions.from_log(dataset.log(split="train")))
+    drawn = sampler.draw(np.random.default_rng(0), 50)
+    again = sampler.draw(np.random.default_rng(0), 50)
+    np.testing.assert_array_equal(drawn.session_idx, again.session_idx)
+    lengths = sampler.sessions.subset(np.arange(len(sampler))).mask.sum(axis=1)
+    assert drawn.history_length.max() <= lengths.max() // 2
+    with pytest.raises(ValueError, match="history_fraction"):
+        SessionSampler(sampler.sessions, history_fraction=1.0)
+
+
+def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
+    result = evaluate(simulator, dataset.log(split="test"), np.random.default_rng(0))
+    assert set(result.predictors) == {"model", "always_skip", "repeat_last",
+                                      "first_half_majority"}
+    assert 0.0 < result.predictors["model"]["maa"] < 1.0
+    assert result.rollout["gaps"]["max_mix_gap"] < 0.2
