@@ -30,8 +30,10 @@ FORMAT_VERSION = 1
 class SimulatorConfig:
     """How a simulator is fitted: embedding size, rare-track threshold, response model, split."""
 
-    embedding_dim: int = 16
-    min_count: int = 2
+    embedding_dim: int = 32
+    window: int | None = 3
+    """Co-occurrence window in positions (None: the whole session); 3 retrieved best."""
+    min_count: int = 1
     """Tracks with fewer training plays get a fallback embedding (see `from_cooccurrence`)."""
     response: ResponseConfig = field(default_factory=ResponseConfig)
     split: SplitSpec = DEFAULT_SPLIT
@@ -90,7 +92,8 @@ class FittedSimulator:
             raise ValueError(f"{path}: simulator format {payload.get('format_version')}, "
                              f"expected {FORMAT_VERSION}; fit it again")
         raw = payload["config"]
-        config = SimulatorConfig(embedding_dim=raw["embedding_dim"], min_count=raw["min_count"],
+        config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],
+                                 min_count=raw["min_count"],
                                  response=ResponseConfig(**raw["response"]),
                                  split=SplitSpec(**raw["split"]))
         return cls(TrackEmbeddings.load(path / "embeddings.npz"),
@@ -103,7 +106,8 @@ def build_embeddings(dataset: PreparedDataset, train: pd.DataFrame,
     ids = dataset.track_ids
     emb = from_cooccurrence(train["session_idx"].to_numpy(), train["track_idx"].to_numpy(),
                             len(ids), track_ids=ids, dim=config.embedding_dim,
-                            min_count=config.min_count, seed=config.response.seed)
+                            window=config.window, min_count=config.min_count,
+                            seed=config.response.seed)
     tracks = dataset.tracks
     if "has_features" in tracks and tracks["has_features"].any():
         feats = from_features(ids, tracks[tracks["has_features"]], dim=config.embedding_dim)
