@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,12 @@ MSSD_STATS = SHARED_DATA / "mssd_stats"
 needs_real_data = pytest.mark.skipif(
     not REAL_LOG.exists(), reason=f"real MSSD sample not found at {REAL_LOG}"
 )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep prepared data and fitted simulators of the tests out of the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MUSICGYM_CACHE", str(tmp_path_factory.mktemp("musicgym-cache")))
+    yield
+    mp.undo()
