@@ -75,3 +75,13 @@ def read_json(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: missing; rebuild the artifact that holds it") from err
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err}); delete it and rebuild") from err
+
+
+def read_manifest(path: str | Path, version: int, fix: str) -> dict[str, Any]:
+    """Read a JSON manifest and check its `format_version`; `fix` says how to rebuild it."""
+    payload = read_json(path)
+    found = payload.get("format_version")
+    if found != version:
+        raise ValueError(f"{path}: format version {found}, this musicgym reads version "
+                         f"{version}; {fix}")
+    return payload

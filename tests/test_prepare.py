@@ -175,3 +175,11 @@ def test_real_sample_counts_and_round_trip(tmp_path: Path) -> None:
         left = original[column].astype(str).to_numpy()
         right = back[column].astype(str).to_numpy()
         assert np.array_equal(left, right), column
+
+
+def test_old_format_version_is_refused(tmp_path: Path) -> None:
+    ds = prepare(write_csv(tiny_log(2), tmp_path / "a.csv"), tmp_path / "o", options=QUIET)
+    manifest = ds.manifest | {"format_version": 99}
+    (tmp_path / "o" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="format version 99.*run `musicgym prepare` again"):
+        PreparedDataset(tmp_path / "o")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from musicgym.artifacts import read_json
+from musicgym.artifacts import read_manifest
 from musicgym.data.schema import LOG_COLUMN_NAMES
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec, assign_splits
 
@@ -31,11 +31,8 @@ class PreparedDataset:
         if missing:
             raise FileNotFoundError(f"{self.path}: not a prepared dataset (missing {missing}); "
                                     "create one with `musicgym prepare --log LOG --out DIR`")
-        self.manifest = read_json(self.path / "manifest.json")
-        version = self.manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{self.path}: prepared with format version {version}, this musicgym "
-                             f"reads version {FORMAT_VERSION}; run `musicgym prepare` again")
+        self.manifest = read_manifest(self.path / "manifest.json", FORMAT_VERSION,
+                                      "run `musicgym prepare` again")
 
     @property
     def checksum(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import atomic_dir, read_json
+from musicgym.artifacts import atomic_dir, read_manifest
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
@@ -87,10 +87,8 @@ class FittedSimulator:
     def load(cls, path: str | Path) -> FittedSimulator:
         """Read a simulator folder written by `save`."""
         path = Path(path)
-        payload = read_json(path / "simulator.json")
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: simulator format {payload.get('format_version')}, "
-                             f"expected {FORMAT_VERSION}; fit it again")
+        payload = read_manifest(path / "simulator.json", FORMAT_VERSION,
+                                "fit the simulator again")
         raw = payload["config"]
         config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],
                                  min_count=raw["min_count"],

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from musicgym.artifacts import atomic_dir, read_json
+from musicgym.artifacts import atomic_dir, read_manifest
 from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
 from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
 
@@ -99,10 +99,8 @@ class ResponseModel:
     def load(cls, path: str | Path) -> ResponseModel:
         """Read a model folder written by `save`."""
         path = Path(path)
-        payload = read_json(path / "config.json")
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: response model format {payload.get('format_version')}, "
-                             f"expected {FORMAT_VERSION}; fit it again")
+        payload = read_manifest(path / "config.json", FORMAT_VERSION,
+                                "fit the response model again")
         config = ResponseConfig(**payload["config"])
         arrays = np.load(path / "track_stats.npz")
         stats = TrackStats(arrays["plays"], arrays["skips"], payload["prior"],
