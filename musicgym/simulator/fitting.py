@@ -30,10 +30,10 @@ FORMAT_VERSION = 1
 class SimulatorConfig:
     """How a simulator is fitted: embedding size, rare-track threshold, response model, split."""
 
-    embedding_dim: int = 32
-    window: int | None = 3
-    """Co-occurrence window in positions (None: the whole session); 3 retrieved best."""
-    min_count: int = 1
+    embedding_dim: int = 16
+    window: int | None = None
+    """Co-occurrence window in positions (None: the whole session)."""
+    min_count: int = 2
     """Tracks with fewer training plays get a fallback embedding (see `from_cooccurrence`)."""
     response: ResponseConfig = field(default_factory=ResponseConfig)
     split: SplitSpec = DEFAULT_SPLIT
