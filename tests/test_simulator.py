@@ -107,8 +107,11 @@ def test_sampler_draws_history_halves(dataset) -> None:
     drawn = sampler.draw(np.random.default_rng(0), 50)
     again = sampler.draw(np.random.default_rng(0), 50)
     np.testing.assert_array_equal(drawn.session_idx, again.session_idx)
-    lengths = sampler.sessions.subset(np.arange(len(sampler))).mask.sum(axis=1)
-    assert drawn.history_length.max() <= lengths.max() // 2
+    first = sampler.take(np.arange(10))
+    rows = sampler.sessions.mask[:10].sum(axis=1)
+    np.testing.assert_array_equal(first.history_length, rows // 2)
+    quarter = SessionSampler(sampler.sessions, history_fraction=0.25).take(np.arange(10))
+    np.testing.assert_array_equal(quarter.history_length, np.floor(rows * 0.25))
     with pytest.raises(ValueError, match="history_fraction"):
         SessionSampler(sampler.sessions, history_fraction=1.0)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import atomic_dir, read_manifest
+from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
@@ -81,7 +81,7 @@ class FittedSimulator:
             payload = {"format": "musicgym.simulator", "format_version": FORMAT_VERSION,
                        "data_checksum": self.data_checksum, "config": self.config.to_dict(),
                        "embeddings": "embeddings.npz"}
-            (tmp / "simulator.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+            write_json(tmp / "simulator.json", payload)
 
     @classmethod
     def load(cls, path: str | Path) -> FittedSimulator:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from musicgym.artifacts import atomic_dir, read_manifest
+from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
 from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
 
@@ -93,7 +93,7 @@ class ResponseModel:
                        "config": self.config.to_dict(), "prior": self.stats.prior,
                        "n_tracks": int(len(self.stats.plays)),
                        "embedding_dim": int(self.net.embeddings.shape[1]), "meta": self.meta}
-            (tmp / "config.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+            write_json(tmp / "config.json", payload)
 
     @classmethod
     def load(cls, path: str | Path) -> ResponseModel:
