@@ -7,6 +7,7 @@ loads the saved fit instead of fitting again. The artifact is a folder: `embeddi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
 from musicgym.simulator.inputs import PackedSessions, TrackStats
-from musicgym.simulator.model import ResponseModel, config_key, fit_response_model
+from musicgym.simulator.model import ResponseModel, fit_response_model
 from musicgym.simulator.response import ResponseConfig
 
 FORMAT_VERSION = 1
@@ -141,8 +142,8 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                 progress: bool = True, cache: bool = True) -> FittedSimulator:
     """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
     config = config or SimulatorConfig()
-    key = config_key(config.response, dataset.checksum, json.dumps(config.to_dict(),
-                                                                    sort_keys=True))
+    text = json.dumps(config.to_dict(), sort_keys=True) + dataset.checksum
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = cache_dir() / "simulators" / key
     if cache and (folder / "simulator.json").is_file():
         return FittedSimulator.load(folder)

@@ -9,8 +9,6 @@ loss; a temperature fitted on validation sessions calibrates the probabilities.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +120,6 @@ def _tensors(packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
     pos = position_features(packed.positions[part], length[:, None])
     return (torch.as_tensor(tracks), torch.as_tensor(outcome_in[part]), torch.as_tensor(feats),
             torch.as_tensor(packed.context[part]), torch.as_tensor(pos))
-
-
-def config_key(config: ResponseConfig, data_checksum: str, extra: str = "") -> str:
-    """A short key naming a fit of `config` on data `data_checksum` (for the cache)."""
-    text = json.dumps(config.to_dict(), sort_keys=True) + data_checksum + extra
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _loss(net: ResponseNet, packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
