@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicgym.data.splits import SplitSpec, assign_splits, session_hash_unit
+from musicgym.data.splits import SplitSpec, assign_splits, cross_fit_specs, session_hash_unit
 
 
 def sessions(n: int = 2000) -> pd.DataFrame:
@@ -50,3 +50,17 @@ def test_date_split_keeps_dates_whole_and_latest_last() -> None:
 def test_bad_spec_is_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SplitSpec(**kwargs)
+
+
+def test_cross_fit_folds_partition_the_sessions() -> None:
+    frame = sessions()
+    specs = cross_fit_specs(5)
+    tests = np.stack([assign_splits(frame, spec) == "test" for spec in specs])
+    assert (tests.sum(axis=0) == 1).all()
+    assert tests.sum(axis=1) == pytest.approx([400] * 5, abs=60)
+    for spec, is_test in zip(specs, tests, strict=True):
+        labels = assign_splits(frame, spec)
+        assert (labels[~is_test] != "test").all()
+        assert (labels == "validation").mean() == pytest.approx(0.1, abs=0.03)
+    with pytest.raises(ValueError, match="folds"):
+        cross_fit_specs(1)

@@ -22,6 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for report.md, report.json and the PNG plots")
     parser.add_argument("--seed", type=int, default=0, help="seed of the rollouts and the fit")
+    parser.add_argument("--folds", type=int, default=1,
+                        help="with no --test: K > 1 cross-fits K simulators, each tested on its "
+                             "own 1/K of the sessions, so every session is held out once")
+    parser.add_argument("--replicates", type=int, default=10,
+                        help="free-running rollouts per held-out session")
     parser.add_argument("--no-cache", action="store_true",
                         help="fit again even when a fit of this data and config is cached")
 
@@ -49,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from musicgym.data.loading import load_dataset
-    from musicgym.simulator.fidelity import evaluate
+    from musicgym.data.splits import DEFAULT_SPLIT, cross_fit_specs
+    from musicgym.simulator.fidelity import predict, summarize
     from musicgym.simulator.fitting import SimulatorConfig, load_or_fit
     from musicgym.simulator.report import write_report
     from musicgym.simulator.response import ResponseConfig
@@ -61,16 +67,27 @@ def run(args: argparse.Namespace) -> int:
     except (MSSDValidationError, MSSDInputError) as err:
         print(f"musicgym fidelity: error: {err}", file=sys.stderr)
         return 2
-    config = SimulatorConfig(response=ResponseConfig(seed=args.seed))
-    simulator = load_or_fit(train, config, progress=True, cache=not args.no_cache)
-    fitted = time.perf_counter() - start
+    rng = np.random.default_rng(args.seed)
     same = test.checksum == train.checksum
-    log = test.log(split="test" if same else None)
-    result = evaluate(simulator, log, np.random.default_rng(args.seed), _ground_truth(test, log))
-    meta = {"train": str(train.path), "test": str(test.path),
-            "test_sessions": "test split of --train" if same else "all sessions of --test",
-            "sessions": int(log["session_idx"].nunique()), "rows": len(log),
-            "fit_or_load_seconds": round(fitted, 1), "teacher_forced": result.teacher_forced}
+    if args.folds > 1 and not same:
+        print("musicgym fidelity: error: --folds cross-fits on --train alone; drop --test or "
+              "use --folds 1", file=sys.stderr)
+        return 2
+    specs = cross_fit_specs(args.folds) if args.folds > 1 else [DEFAULT_SPLIT]
+    parts, sessions, rows = [], 0, 0
+    for spec in specs:
+        config = SimulatorConfig(response=ResponseConfig(seed=args.seed), split=spec)
+        simulator = load_or_fit(train, config, progress=True, cache=not args.no_cache)
+        log = test.log(split="test", spec=spec) if same else test.log()
+        parts.append(predict(simulator, log, rng, args.replicates, _ground_truth(test, log)))
+        sessions, rows = sessions + log["session_idx"].nunique(), rows + len(log)
+    result = summarize(parts)
+    held_out = (f"{args.folds}-fold cross-fitting on --train" if args.folds > 1 else
+                "test split of --train" if same else "all sessions of --test")
+    meta = {"train": str(train.path), "test": str(test.path), "test_sessions": held_out,
+            "sessions": int(sessions), "rows": int(rows),
+            "seconds": round(time.perf_counter() - start, 1),
+            "teacher_forced": result.teacher_forced}
     table = write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
                          reliability=result.reliability)
     print(table)
@@ -84,5 +101,6 @@ def run(args: argparse.Namespace) -> int:
         s = result.synthetic
         print(f"synthetic: AUC {s['auc']:.4f} vs true model {s['oracle_auc']:.4f}, "
               f"correlation with true P(skip_2) {s['correlation']:.3f}")
-    print(f"wrote {args.out}/report.md ({time.perf_counter() - start:.0f} s)")
+    print(f"{held_out}: {sessions} sessions; wrote {args.out}/report.md "
+          f"({time.perf_counter() - start:.0f} s)")
     return 0

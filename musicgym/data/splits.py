@@ -24,6 +24,8 @@ class SplitSpec:
     validation: float = 0.1
     test: float = 0.1
     by: Literal["session", "date"] = "session"
+    offset: float = 0.0
+    """Rotates the hash units before the cut: fold k of K (offset k/K) tests its own share."""
 
     def __post_init__(self) -> None:
         for name in ("validation", "test"):
@@ -33,6 +35,8 @@ class SplitSpec:
         if self.validation + self.test >= 1.0:
             raise ValueError(f"validation + test ({self.validation + self.test}) must leave "
                              "sessions for training; use shares that sum to less than 1")
+        if not 0.0 <= self.offset < 1.0:
+            raise ValueError(f"offset ({self.offset}) must be in [0, 1)")
         if self.by not in ("session", "date"):
             raise ValueError(f"by ({self.by!r}) must be 'session' or 'date'")
 
@@ -55,7 +59,7 @@ def assign_splits(sessions: pd.DataFrame, spec: SplitSpec = DEFAULT_SPLIT) -> np
     latest dates go to test and the ones before to validation; a date is never split.
     """
     if spec.by == "session":
-        unit = sessions["hash_unit"].to_numpy()
+        unit = (sessions["hash_unit"].to_numpy() + spec.offset) % 1.0
     else:
         dates = pd.to_datetime(sessions["date"]).to_numpy()
         order = np.argsort(dates, kind="stable")
@@ -64,7 +68,19 @@ def assign_splits(sessions: pd.DataFrame, spec: SplitSpec = DEFAULT_SPLIT) -> np
         # every session of a date takes the share at which its date starts
         first = pd.Series(cum).groupby(dates).transform("min").to_numpy()
         unit = first
-    labels = np.full(len(sessions), "train", dtype=object)
+    return _label(unit, spec)
+
+
+def cross_fit_specs(folds: int, validation: float = 0.1) -> list[SplitSpec]:
+    """The K session splits of K-fold cross-fitting; their test shares partition the sessions."""
+    if folds < 2:
+        raise ValueError(f"folds ({folds}) must be at least 2 for cross-fitting")
+    return [SplitSpec(validation=validation, test=1.0 / folds, offset=k / folds)
+            for k in range(folds)]
+
+
+def _label(unit: np.ndarray, spec: SplitSpec) -> np.ndarray:
+    labels = np.full(len(unit), "train", dtype=object)
     # rounding keeps 1 - 0.2 - 0.1 from landing a hair above 0.7
     labels[unit >= round(1.0 - spec.test - spec.validation, 12)] = "validation"
     labels[unit >= round(1.0 - spec.test, 12)] = "test"

@@ -4,6 +4,10 @@ Three views: the challenge protocol (second half predicted blind), teacher-force
 (log-loss, AUC, calibration), and free-running rollouts over the logged track sequences where
 the simulator samples every outcome itself. On synthetic data, the fitted P(skip_2) is also
 compared with the generator's true probabilities.
+
+`predict` runs one simulator over one set of held-out sessions; `summarize` scores one or more
+such sets together, so K cross-fitted simulators, each on its own held-out fold, are scored as
+one evaluation over every session.
 """
 
 from __future__ import annotations
@@ -28,6 +32,23 @@ class FidelityResult:
     reliability: dict
     teacher_forced: dict
     """Log-loss, AUC and ECE of P(skip_2) over all rows with every earlier outcome shown."""
+
+
+@dataclass(frozen=True)
+class HeldOutPredictions:
+    """Per-row predictions of one simulator on held-out sessions (rows by session, position)."""
+
+    session: np.ndarray
+    position: np.ndarray
+    length: np.ndarray
+    outcome: np.ndarray
+    p_blind: np.ndarray
+    """P(skip_2) with no outcome after the first half shown."""
+    p_forced: np.ndarray
+    """P(skip_2) with every earlier outcome shown."""
+    sampled: np.ndarray
+    """Outcomes sampled free-running, [replicates, rows]."""
+    truth: np.ndarray | None
 
 
 def pack_for(simulator: FittedSimulator, log: pd.DataFrame) -> PackedSessions:
@@ -55,41 +76,77 @@ def rollout_outcomes(simulator: FittedSimulator, packed: PackedSessions,
     return out
 
 
-def _rows(packed: PackedSessions, values: np.ndarray) -> np.ndarray:
-    return values[packed.mask]
+def _p_skip2(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return (probs[..., 0] + probs[..., 1])[mask]
+
+
+def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
+            replicates: int = 10, truth_p_skip2: np.ndarray | None = None) -> HeldOutPredictions:
+    """Run `simulator` over the sessions of `log` (a prepared log frame, sorted).
+
+    Free-running rollouts are repeated `replicates` times, so the simulated statistics carry
+    little sampling noise of their own.
+    """
+    packed = pack_for(simulator, log)
+    mask, counts = packed.mask, packed.mask.sum(axis=1)
+    response = simulator.response
+    sampled = np.stack([rollout_outcomes(simulator, packed, rng)[mask]
+                        for _ in range(replicates)])
+    return HeldOutPredictions(
+        session=packed.session_idx.repeat(counts), position=packed.positions[mask],
+        length=packed.session_length.repeat(counts), outcome=packed.outcomes[mask],
+        p_blind=_p_skip2(response.predict_sessions(packed, hide_second_half=True), mask),
+        p_forced=_p_skip2(response.predict_sessions(packed, hide_second_half=False), mask),
+        sampled=sampled, truth=truth_p_skip2)
+
+
+def _concat(parts: list[HeldOutPredictions]) -> HeldOutPredictions:
+    """One set of predictions from disjoint sets (sessions renumbered so they stay apart)."""
+    fields = {}
+    offset, sessions = 0, []
+    for part in parts:
+        sessions.append(np.unique(part.session, return_inverse=True)[1] + offset)
+        offset = sessions[-1].max(initial=offset - 1) + 1
+    fields["session"] = np.concatenate(sessions)
+    for name in ("position", "length", "outcome", "p_blind", "p_forced"):
+        fields[name] = np.concatenate([getattr(p, name) for p in parts])
+    fields["sampled"] = np.concatenate([p.sampled for p in parts], axis=1)
+    truths = [p.truth for p in parts]
+    fields["truth"] = None if any(t is None for t in truths) else np.concatenate(truths)
+    return HeldOutPredictions(**fields)
+
+
+def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
+    """Score held-out predictions (one part per simulator) as one evaluation."""
+    h = _concat(parts)
+    skip2 = h.outcome <= 1
+    target = metrics.challenge_mask(h.position, h.length, h.session)
+    predictors = {"model": metrics.predictor_metrics(h.p_blind[target], skip2[target],
+                                                     h.session[target])}
+    for name, predictor in metrics.REFERENCES.items():
+        p = predictor(h.session, h.position, h.length, skip2)
+        predictors[name] = metrics.predictor_metrics(p, skip2[target], h.session[target])
+    teacher = {"log_loss": metrics.log_loss(h.p_forced, skip2),
+               "auc": metrics.roc_auc(h.p_forced, skip2),
+               "ece": metrics.expected_calibration_error(h.p_forced, skip2)}
+    replicates = len(h.sampled)
+    span = h.session.max(initial=-1) + 1
+    replica_session = (h.session[None, :] + span * np.arange(replicates)[:, None]).ravel()
+    sim = metrics.rollout_stats(replica_session, np.tile(h.position, replicates),
+                                h.sampled.ravel())
+    real = metrics.rollout_stats(h.session, h.position, h.outcome)
+    rollout = {"sim": sim, "real": real, "gaps": metrics.compare_rollouts(sim, real),
+               "replicates": replicates}
+    synthetic = None
+    if h.truth is not None:
+        synthetic = {"auc": metrics.roc_auc(h.p_forced, skip2),
+                     "oracle_auc": metrics.roc_auc(h.truth, skip2),
+                     "correlation": float(np.corrcoef(h.p_forced, h.truth)[0, 1])}
+    return FidelityResult(predictors, rollout, synthetic,
+                          metrics.reliability_diagram(h.p_forced, skip2), teacher)
 
 
 def evaluate(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
-             truth_p_skip2: np.ndarray | None = None) -> FidelityResult:
-    """Evaluate `simulator` on the sessions of `log` (a prepared log frame, sorted)."""
-    packed = pack_for(simulator, log)
-    session = np.repeat(np.arange(len(packed)), packed.mask.sum(axis=1))
-    position = _rows(packed, packed.positions)
-    length = np.repeat(packed.session_length, packed.mask.sum(axis=1))
-    skip2 = _rows(packed, packed.outcomes) <= 1
-    target = metrics.challenge_mask(position, length, session)
-
-    blind = simulator.response.predict_sessions(packed, hide_second_half=True)
-    p_blind = _rows(packed, blind[..., 0] + blind[..., 1])
-    predictors = {"model": metrics.predictor_metrics(p_blind[target], skip2[target],
-                                                     session[target])}
-    for name, predictor in metrics.REFERENCES.items():
-        p = predictor(session, position, length, skip2)
-        predictors[name] = metrics.predictor_metrics(p, skip2[target], session[target])
-    forced = simulator.response.predict_sessions(packed, hide_second_half=False)
-    p_forced = _rows(packed, forced[..., 0] + forced[..., 1])
-    teacher = {"log_loss": metrics.log_loss(p_forced, skip2),
-               "auc": metrics.roc_auc(p_forced, skip2),
-               "ece": metrics.expected_calibration_error(p_forced, skip2)}
-
-    sampled = _rows(packed, rollout_outcomes(simulator, packed, rng))
-    real = metrics.rollout_stats(session, position, _rows(packed, packed.outcomes))
-    sim = metrics.rollout_stats(session, position, sampled)
-    rollout = {"sim": sim, "real": real, "gaps": metrics.compare_rollouts(sim, real)}
-    synthetic = None
-    if truth_p_skip2 is not None:
-        synthetic = {"auc": metrics.roc_auc(p_forced, skip2),
-                     "oracle_auc": metrics.roc_auc(truth_p_skip2, skip2),
-                     "correlation": float(np.corrcoef(p_forced, truth_p_skip2)[0, 1])}
-    return FidelityResult(predictors, rollout, synthetic,
-                          metrics.reliability_diagram(p_forced, skip2), teacher)
+             truth_p_skip2: np.ndarray | None = None, replicates: int = 10) -> FidelityResult:
+    """Evaluate one simulator on the sessions of `log`."""
+    return summarize([predict(simulator, log, rng, replicates, truth_p_skip2)])

@@ -20,6 +20,7 @@ from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
+from musicgym.simulator import model as response_model
 from musicgym.simulator.inputs import PackedSessions, TrackStats
 from musicgym.simulator.model import ResponseModel, fit_response_model
 from musicgym.simulator.response import ResponseConfig
@@ -142,7 +143,8 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                 progress: bool = True, cache: bool = True) -> FittedSimulator:
     """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
     config = config or SimulatorConfig()
-    text = json.dumps(config.to_dict(), sort_keys=True) + dataset.checksum
+    text = (json.dumps(config.to_dict(), sort_keys=True) + dataset.checksum
+            + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = cache_dir() / "simulators" / key
     if cache and (folder / "simulator.json").is_file():

@@ -40,14 +40,25 @@ def encode_context(premium: np.ndarray, shuffle: np.ndarray, context_type: np.nd
 
 
 def position_features(position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
-    """Where a track sits in its session: position/20, position/length, tracks left/20."""
-    position = np.asarray(position, dtype=np.float32)
-    length = np.maximum(np.asarray(session_length, dtype=np.float32), 1.0)
-    return np.stack([position / MAX_SESSION_LENGTH, position / length,
-                     (length - position) / MAX_SESSION_LENGTH], axis=-1).astype(np.float32)
+    """Where a track sits in its session.
+
+    position/20, position/length, tracks left/20, whether it is the last track, and a one-hot
+    of the position (skip rates move by position in ways a smooth function misses).
+    """
+    position, length = np.broadcast_arrays(np.asarray(position), np.asarray(session_length))
+    pos = position.astype(np.float32)
+    length = np.maximum(length.astype(np.float32), 1.0)
+    out = np.zeros((*pos.shape, POSITION_DIM), dtype=np.float32)
+    out[..., 0] = pos / MAX_SESSION_LENGTH
+    out[..., 1] = pos / length
+    out[..., 2] = (length - pos) / MAX_SESSION_LENGTH
+    out[..., 3] = pos == length
+    slot = np.clip(position.astype(np.int64), 1, MAX_SESSION_LENGTH) + 3
+    np.put_along_axis(out, slot[..., None], 1.0, axis=-1)
+    return out
 
 
-POSITION_DIM = 3
+POSITION_DIM = 4 + MAX_SESSION_LENGTH
 STATS_DIM = 2
 
 
