@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -37,12 +38,18 @@ class SimulatorConfig:
     """Co-occurrence window in positions (None: the whole session)."""
     min_count: int = 2
     """Tracks with fewer training plays get a fallback embedding (see `from_cooccurrence`)."""
+    embedding_source: Literal["auto", "features", "cooccurrence", "both"] = "auto"
+    """Where track vectors come from; "auto" uses features when the data has them, else
+    co-occurrence."""
     response: ResponseConfig = field(default_factory=ResponseConfig)
     split: SplitSpec = DEFAULT_SPLIT
 
     def __post_init__(self) -> None:
         if self.embedding_dim < 1:
             raise ValueError(f"embedding_dim ({self.embedding_dim}) must be at least 1")
+        if self.embedding_source not in ("auto", "features", "cooccurrence", "both"):
+            raise ValueError(f"embedding_source ({self.embedding_source!r}) must be 'auto', "
+                             "'features', 'cooccurrence' or 'both'")
         if self.min_count < 1:
             raise ValueError(f"min_count ({self.min_count}) must be at least 1")
 
@@ -94,6 +101,7 @@ class FittedSimulator:
         raw = payload["config"]
         config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],
                                  min_count=raw["min_count"],
+                                 embedding_source=raw["embedding_source"],
                                  response=ResponseConfig(**raw["response"]),
                                  split=SplitSpec(**raw["split"]))
         return cls(TrackEmbeddings.load(path / "embeddings.npz"),
@@ -102,17 +110,26 @@ class FittedSimulator:
 
 def build_embeddings(dataset: PreparedDataset, train: pd.DataFrame,
                      config: SimulatorConfig) -> TrackEmbeddings:
-    """Co-occurrence embeddings from training sessions, joined with features when present."""
-    ids = dataset.track_ids
-    emb = from_cooccurrence(train["session_idx"].to_numpy(), train["track_idx"].to_numpy(),
-                            len(ids), track_ids=ids, dim=config.embedding_dim,
-                            window=config.window, min_count=config.min_count,
-                            seed=config.response.seed)
-    tracks = dataset.tracks
-    if "has_features" in tracks and tracks["has_features"].any():
+    """Track vectors from features and/or co-occurrence in training sessions."""
+    ids, tracks = dataset.track_ids, dataset.tracks
+    has_features = "has_features" in tracks and bool(tracks["has_features"].any())
+    source = config.embedding_source
+    if source == "auto":
+        source = "features" if has_features else "cooccurrence"
+    if source in ("features", "both") and not has_features:
+        raise ValueError(f"embedding_source {source!r} needs track features; prepare the log "
+                         "with --tracks or use 'cooccurrence'")
+    feats = cooc = None
+    if source in ("features", "both"):
         feats = from_features(ids, tracks[tracks["has_features"]], dim=config.embedding_dim)
-        emb = combine(emb, feats)
-    return emb
+    if source in ("cooccurrence", "both"):
+        cooc = from_cooccurrence(train["session_idx"].to_numpy(), train["track_idx"].to_numpy(),
+                                 len(ids), track_ids=ids, dim=config.embedding_dim,
+                                 window=config.window, min_count=config.min_count,
+                                 seed=config.response.seed)
+    if feats is not None and cooc is not None:
+        return combine(cooc, feats)
+    return feats if feats is not None else cooc
 
 
 def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = None,

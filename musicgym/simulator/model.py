@@ -20,7 +20,7 @@ from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
 from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Bumped whenever the network's inputs or layers change, so old fits are refitted."""
 
 

@@ -62,7 +62,9 @@ class ResponseNet(nn.Module):
         self.register_buffer("track_stats", track_stats.float())
         self.initial = nn.Sequential(nn.Linear(CONTEXT_DIM, hidden), nn.Tanh())
         self.gru = nn.GRU(dim + N_OUTCOMES + 1 + CONTEXT_DIM, hidden, batch_first=True)
-        head_in = hidden + dim + STATS_DIM + CONTEXT_DIM + POSITION_DIM
+        # taste(state) * embedding lets the head form a bilinear user-track match
+        self.taste = nn.Linear(hidden, dim)
+        head_in = hidden + 2 * dim + STATS_DIM + CONTEXT_DIM + POSITION_DIM
         self.head = nn.Sequential(nn.Linear(head_in, hidden), nn.ReLU(),
                                   nn.Linear(hidden, N_OUTCOMES))
         self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=False)
@@ -82,7 +84,8 @@ class ResponseNet(nn.Module):
     def logits(self, state: torch.Tensor, candidates: torch.Tensor, stats: torch.Tensor,
                context: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Outcome logits [..., 4] for candidates [...] given states and inputs with [..., F]."""
-        x = torch.cat([state, self.embeddings[candidates], stats, context, position], dim=-1)
+        emb = self.embeddings[candidates]
+        x = torch.cat([state, emb, self.taste(state) * emb, stats, context, position], dim=-1)
         return self.head(x) / self.log_temperature.exp()
 
     def sequence_logits(self, tracks: torch.Tensor, outcome_inputs: torch.Tensor,
