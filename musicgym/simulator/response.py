@@ -78,8 +78,15 @@ class ResponseNet(nn.Module):
     def observe(self, state: torch.Tensor, tracks: torch.Tensor, outcomes: torch.Tensor,
                 context: torch.Tensor) -> torch.Tensor:
         """Advance the user state [B, H] by one heard track per session."""
-        x = self.step_input(tracks, outcomes, context)[:, None, :]
-        return self.gru(x, state[None].contiguous())[1][0]
+        # one GRU step written out: nn.GRU on a length-1 sequence costs ~1 ms on CPU
+        x = self.step_input(tracks, outcomes, context)
+        gi = nn.functional.linear(x, self.gru.weight_ih_l0, self.gru.bias_ih_l0)
+        gh = nn.functional.linear(state, self.gru.weight_hh_l0, self.gru.bias_hh_l0)
+        i_r, i_z, i_n = gi.chunk(3, dim=-1)
+        h_r, h_z, h_n = gh.chunk(3, dim=-1)
+        reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        candidate = torch.tanh(i_n + reset * h_n)
+        return (1.0 - update) * candidate + update * state
 
     def logits(self, state: torch.Tensor, candidates: torch.Tensor, stats: torch.Tensor,
                context: torch.Tensor, position: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,168 @@
+"""`MusicRecEnv`: recommend songs to a listener simulated from MSSD skip logs."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from musicgym.envs.bundle import SimulatorBundle, load_bundle
+from musicgym.envs.config import EnvConfig
+from musicgym.envs.sessions import SessionBatch
+
+
+def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate an action batch: right shape, finite; values outside [-1, 1] are clipped."""
+    array = np.asarray(action, dtype=np.float32)
+    if array.shape != shape:
+        raise ValueError(f"action has shape {array.shape}, expected {shape} "
+                         "(slate_size proto-vectors of the embedding dimension, flattened)")
+    if not np.isfinite(array).all():
+        raise ValueError("action holds NaN or inf; the policy must output finite values in "
+                         "[-1, 1]")
+    return np.clip(array, -1.0, 1.0)
+
+
+class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Recommend songs to a listener whose skips are simulated from MSSD logs.
+
+    ## Description
+    Each episode is one listening session. A logged session is drawn from the training split of
+    the data: its context (premium, shuffle, context type, hour), its length and its opening
+    tracks with their real outcomes, which the simulated user has already heard. At each step
+    the agent recommends a slate of tracks; the user hears them in order and a response model
+    fitted to the logs samples how far each one is played (skip_1, skip_2, skip_3 or to the end),
+    each outcome updating the user before the next track.
+
+    ## Action Space
+    `Box(-1, 1, (slate_size * dim,), float32)`: slate_size proto-vectors in track-embedding space
+    (embeddings scaled by one number so the catalog fits in [-1, 1]). Each proto-vector is
+    decoded to the best recommendable track ("dot": highest dot product; "nearest": nearest by
+    Euclidean distance), never a track already played in the session nor twice in one slate.
+    Values outside [-1, 1] are clipped; NaN or inf raise `ValueError`.
+
+    ## Observation Space
+    A flat `Box(float32)`; `env.unwrapped.layout.split(obs)` gives its named parts.
+
+    | Num | Observation | Min | Max |
+    |-----|-------------|-----|-----|
+    | 0 .. H*d-1 | embeddings of the last H tracks heard, oldest first | -1 | 1 |
+    | H*d .. H*d+4H-1 | their outcomes, one-hot: skip_1, skip_2, skip_3, not_skipped | 0 | 1 |
+    | next H | valid bit of each history slot | 0 | 1 |
+    | next 11 | premium, shuffle, context type one-hot (6), hour sin/cos, length/20 | -1 | 1 |
+    | last 2 | next position / 20, tracks left / 20 | 0 | 1.05 |
+
+    ## Rewards
+    The sum over the slate's tracks of: with `reward="not_skipped"`, 1 when the track is not
+    skipped (skip_2 false); with `reward="listen"`, 0, 1/3, 2/3 or 1 for skip_1, skip_2,
+    skip_3 and played to the end.
+
+    ## Starting State
+    A logged session drawn uniformly from the training split, with the first
+    `history_fraction` of its tracks heard, their real outcomes observed by the user model.
+
+    ## Episode End
+    Truncation: the session reaches its logged length (10 to 20 tracks); a slate that would run
+    past it is cut. Termination never happens: there is no leave model, because the MSSD cuts
+    sessions at 20 tracks and when a user would have quit is not identifiable from it.
+
+    ## Arguments
+    >>> import gymnasium as gym
+    >>> import musicgym
+    >>> env = gym.make("MusicRec-v0", slate_size=3)
+    >>> obs, info = env.reset(seed=0)
+    >>> env.action_space.shape == (3 * env.unwrapped.dim,)
+    True
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> len(info["tracks"]), 0.0 <= reward <= 3.0, terminated
+    (3, True, False)
+
+    | argument | default | meaning |
+    |---|---|---|
+    | data | None | prepared dataset or MSSD log; None: the synthetic default set |
+    | slate_size | 1 | tracks per step |
+    | history_length | 10 | tracks of history in the observation |
+    | reward | "not_skipped" | or "listen" |
+    | min_plays | 5 | training plays a track needs to be recommendable |
+    | decoding | "dot" | or "nearest" |
+    | history_fraction | 0.5 | share of the logged session heard at reset |
+    | seed | 0 | seed of the simulator fit |
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = EnvConfig(**kwargs)
+        self.bundle: SimulatorBundle = load_bundle(self.config)
+        self.sessions = SessionBatch(self.bundle, self.config, 1)
+        self.layout = self.sessions.layout
+        self.dim = self.layout.dim
+        k = self.config.slate_size
+        self.action_space = spaces.Box(-1.0, 1.0, (k * self.dim,), np.float32)
+        self.observation_space = spaces.Box(-1.0, 1.05, (self.layout.size,), np.float32)
+
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new session drawn from the logs."""
+        super().reset(seed=seed)
+        self.sessions.reset(np.array([0]), self.np_random)
+        return self.sessions.observation()[0], self._reset_info()
+
+    def _reset_info(self) -> dict[str, Any]:
+        s = self.sessions
+        return {"history_tracks": self.bundle.track_ids[s.played[0, : s.n_played[0]]].tolist(),
+                "session_length": int(s.length[0]), "position": int(s.n_played[0]) + 1}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Recommend one slate; the user hears it in order."""
+        if self.sessions.done[0]:
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        protos = check_action(action, self.action_space.shape).reshape(1, -1, self.dim)
+        logged = self.sessions.logged_next()[0]
+        out = self.sessions.step(protos, self.np_random)
+        played = out["outcomes"][0] >= 0
+        info = {"tracks": self.bundle.track_ids[out["tracks"][0]].tolist(),
+                "outcomes": out["outcomes"][0], "played": played,
+                "distances": out["distances"][0],
+                "logged_track": self.bundle.track_ids[logged] if logged >= 0 else None,
+                "position": int(self.sessions.n_played[0]) + 1}
+        obs = self.sessions.observation()[0]
+        return obs, float(out["reward"][0]), False, bool(self.sessions.done[0]), info
+
+    def nearest_tracks(self, proto: np.ndarray, k: int) -> tuple[list[str], np.ndarray]:
+        """The k recommendable tracks nearest to one proto-vector [dim], with their vectors.
+
+        For agents that refine actions (Wolpertinger): score these k with the critic.
+        """
+        rows, vectors = self.bundle.decoder.nearest(np.asarray(proto, np.float32), k)
+        return self.bundle.track_ids[rows].tolist(), vectors
+
+    def close(self) -> None:
+        """Nothing to release; safe to call more than once."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the bundle is rebuilt from the (disk-cached) fit on unpickling
+        state = self.__dict__.copy()
+        for name in ("bundle", "sessions", "layout"):
+            state.pop(name, None)
+        state["_session_arrays"] = {f: getattr(self.sessions, f) for f in (
+            "played", "outcomes", "n_played", "length", "context", "logged", "state")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        arrays = state.pop("_session_arrays")
+        self.__dict__.update(state)
+        self.bundle = load_bundle(self.config)
+        self.sessions = SessionBatch(self.bundle, self.config, 1)
+        for name, value in arrays.items():
+            setattr(self.sessions, name, value)
+        self.layout = self.sessions.layout
+
+
+ENV_ARGUMENTS = tuple(f.name for f in fields(EnvConfig))

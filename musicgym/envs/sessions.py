@@ -1,0 +1,133 @@
+"""`SessionBatch`: N simulated listening sessions advanced together with array operations.
+
+The single env is a batch of one; the vector env is a batch of N. Each session starts from a
+drawn logged session (its context, its length and its opening tracks with their real outcomes),
+then hears the recommended tracks in slate order, each outcome updating the user before the
+next. All randomness comes from the generator the caller passes in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
+from musicgym.envs.bundle import SimulatorBundle
+from musicgym.envs.config import EnvConfig
+from musicgym.envs.observation import ObservationLayout
+
+BLAS = ThreadpoolController()
+"""The env's matrices are small: multithreaded BLAS on them is slower (much slower when the
+cores are busy), so env steps run BLAS on one thread."""
+
+LISTEN_REWARD = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+NOT_SKIPPED_REWARD = np.array([0.0, 0.0, 1.0, 1.0])
+
+
+class SessionBatch:
+    """State of N sessions: user states, what each heard, context, length and position."""
+
+    def __init__(self, bundle: SimulatorBundle, config: EnvConfig, n: int) -> None:
+        self.bundle, self.config, self.n = bundle, config, n
+        self.layout = ObservationLayout(config.history_length, bundle.vectors.shape[1])
+        self.reward_table = LISTEN_REWARD if config.reward == "listen" else NOT_SKIPPED_REWARD
+        self.played = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
+        self.outcomes = np.zeros((n, MAX_SESSION_LENGTH), np.int64)
+        self.n_played = np.zeros(n, np.int64)
+        self.length = np.full(n, MAX_SESSION_LENGTH, np.int64)
+        self.context = np.zeros((n, self.layout.parts["context"][0]), np.float32)
+        self.logged = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
+        self.state = np.zeros((n, bundle.response.hidden), np.float32)
+
+    def reset(self, index: np.ndarray, rng: np.random.Generator) -> None:
+        """Start new sessions in the slots `index`, from logged sessions drawn with `rng`."""
+        with BLAS.limit(limits=1, user_api="blas"):
+            self._reset(index, rng)
+
+    def _reset(self, index: np.ndarray, rng: np.random.Generator) -> None:
+        drawn = self.bundle.sampler.draw(rng, len(index))
+        model = self.bundle.response
+        history = drawn.history_length
+        state = model.initial_state(drawn.context)
+        for t in range(int(history.max(initial=0))):
+            heard = (t < history)[:, None]
+            state = np.where(heard, model.observe(state, drawn.tracks[:, t],
+                                                  drawn.outcomes[:, t], drawn.context), state)
+        steps = np.arange(MAX_SESSION_LENGTH)[None, :]
+        self.played[index] = np.where(steps < history[:, None], drawn.tracks, -1)
+        self.outcomes[index] = np.where(steps < history[:, None], drawn.outcomes, 0)
+        self.n_played[index] = history
+        self.length[index] = drawn.session_length
+        self.context[index] = drawn.context
+        self.logged[index] = np.where(np.arange(MAX_SESSION_LENGTH) < _rows(drawn), drawn.tracks,
+                                      -1)
+        self.state[index] = state
+
+    @property
+    def done(self) -> np.ndarray:
+        """Sessions that reached their logged length (truncation)."""
+        return self.n_played >= self.length
+
+    def step(self, protos: np.ndarray, rng: np.random.Generator,
+             active: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Recommend one slate per session from proto-vectors [N, K, dim]; advance the users.
+
+        Only `active` sessions (default: all) hear their slate. Returns rewards [N] and, per
+        slot, the tracks, outcomes (-1 for slots not played) and distances.
+        """
+        active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
+        with BLAS.limit(limits=1, user_api="blas"):
+            return self._step(protos, rng, active)
+
+    def _step(self, protos: np.ndarray, rng: np.random.Generator,
+              active: np.ndarray) -> dict[str, np.ndarray]:
+        model = self.bundle.response
+        tracks, distance = self.bundle.decoder.decode(protos, self.played)
+        outcomes = np.full(tracks.shape, -1, np.int64)
+        reward = np.zeros(self.n)
+        live_rows = np.arange(self.n)
+        for k in range(tracks.shape[1]):
+            live = ~self.done & active
+            if not live.any():
+                break
+            probs = model.probs(self.state, tracks[:, k], self.context, self.n_played + 1,
+                                self.length)
+            drawn = (rng.random(self.n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+            outcome = np.minimum(drawn, len(OUTCOMES) - 1)
+            new_state = model.observe(self.state, tracks[:, k], outcome, self.context)
+            self.state = np.where(live[:, None], new_state, self.state)
+            slot = np.minimum(self.n_played, MAX_SESSION_LENGTH - 1)
+            rows = live_rows[live]
+            self.played[rows, slot[live]] = tracks[live, k]
+            self.outcomes[rows, slot[live]] = outcome[live]
+            self.n_played[live] += 1
+            outcomes[live, k] = outcome[live]
+            reward[live] += self.reward_table[outcome[live]]
+        return {"reward": reward, "tracks": tracks, "outcomes": outcomes, "distances": distance}
+
+    def logged_next(self) -> np.ndarray:
+        """Simulator row of the track the real session played at each next position (-1)."""
+        slot = np.minimum(self.n_played, MAX_SESSION_LENGTH - 1)
+        return np.where(self.n_played < MAX_SESSION_LENGTH,
+                        self.logged[np.arange(self.n), slot], -1)
+
+    def observation(self) -> np.ndarray:
+        """Flat observations [N, layout.size] (see `observation.py`)."""
+        h = self.config.history_length
+        index = self.n_played[:, None] - h + np.arange(h)[None, :]
+        valid = index >= 0
+        safe = np.clip(index, 0, MAX_SESSION_LENGTH - 1)
+        rows = np.take_along_axis(self.played, safe, axis=1)
+        emb = self.bundle.vectors[np.where(valid, rows, -1)] * valid[..., None]
+        onehot = np.eye(len(OUTCOMES), dtype=np.float32)[
+            np.take_along_axis(self.outcomes, safe, axis=1)] * valid[..., None]
+        position = np.stack([(self.n_played + 1) / MAX_SESSION_LENGTH,
+                             (self.length - self.n_played) / MAX_SESSION_LENGTH], axis=1)
+        parts = [emb.reshape(self.n, -1), onehot.reshape(self.n, -1), valid, self.context,
+                 position]
+        return np.concatenate(parts, axis=1, dtype=np.float32)
+
+
+def _rows(drawn) -> np.ndarray:
+    """Number of logged rows of each drawn session, as a column [n, 1]."""
+    return (drawn.positions > 0).sum(axis=1)[:, None]
