@@ -122,3 +122,22 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
                                       "first_half_majority"}
     assert 0.0 < result.predictors["model"]["maa"] < 1.0
     assert result.rollout["gaps"]["max_mix_gap"] < 0.2
+
+
+def test_numpy_inference_matches_torch(dataset, simulator) -> None:
+    from musicgym.simulator.fast import NumpyResponse
+
+    fast = NumpyResponse(simulator.response)
+    model = simulator.response
+    packed = pack_for(simulator, dataset.log(split="test"))
+    torch_state = model.initial_state(packed.context)
+    np_state = fast.initial_state(packed.context)
+    for t in range(4):
+        args = (packed.tracks[:, t], packed.context, packed.positions[:, t],
+                packed.session_length)
+        np.testing.assert_allclose(fast.probs(np_state, *args),
+                                   model.probs(torch_state, *args), atol=1e-5)
+        step = (packed.tracks[:, t], packed.outcomes[:, t], packed.context)
+        torch_state = model.observe(torch_state, *step)
+        np_state = fast.observe(np_state, *step)
+        np.testing.assert_allclose(np_state, torch_state.numpy(), atol=1e-5)
