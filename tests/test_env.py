@@ -91,7 +91,10 @@ def test_decoding_never_repeats_a_track_in_a_session() -> None:
             heard = list(info["history_tracks"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SHARED_FIXTURE = [HealthCheck.function_scoped_fixture]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=SHARED_FIXTURE)
 @given(data=st.data())
 def test_any_bounded_action_gives_a_valid_step(env: gym.Env, data: st.DataObject) -> None:
     shape = env.action_space.shape
@@ -102,7 +105,7 @@ def test_any_bounded_action_gives_a_valid_step(env: gym.Env, data: st.DataObject
     assert 0.0 <= reward <= 1.0 and terminated is False and isinstance(truncated, bool)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=SHARED_FIXTURE)
 @given(value=st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6))
 def test_out_of_bounds_actions_are_clipped(env: gym.Env, value: float) -> None:
     action = np.full(env.action_space.shape, value, np.float32)
