@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgym.simulator.inputs import TrackStats, position_features
+from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.simulator.inputs import (
+    CONTEXT_DIM,
+    POSITION_DIM,
+    STATS_DIM,
+    TrackStats,
+    position_features,
+)
 from musicgym.simulator.model import ResponseModel
 from musicgym.simulator.response import N_OUTCOMES
 
@@ -19,21 +26,41 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class NumpyResponse:
-    """Batched user-state updates and outcome probabilities, in float32 numpy."""
+    """Batched user-state updates and outcome probabilities, in float32 numpy.
+
+    Everything that depends only on a track (its embedding and statistics through the first
+    layers) or only on (position, length) is computed once into lookup tables, so a step costs
+    a few table lookups and two small matrix products.
+    """
 
     def __init__(self, model: ResponseModel) -> None:
-        net = model.net
-        w = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
-        self.embeddings = w["embeddings"]
-        self.stats: TrackStats = model.stats
+        w = {k: v.detach().cpu().numpy().astype(np.float32)
+             for k, v in model.net.state_dict().items()}
+        emb, d = w["embeddings"], w["embeddings"].shape[1]
+        self.embeddings = emb
         self.init_w, self.init_b = w["initial.0.weight"].T.copy(), w["initial.0.bias"]
-        self.w_ih, self.b_ih = w["gru.weight_ih_l0"].T.copy(), w["gru.bias_ih_l0"]
+        w_ih = w["gru.weight_ih_l0"].T
+        self.track_ih = emb @ w_ih[:d] + w["gru.bias_ih_l0"]
+        self.outcome_ih = w_ih[d:d + N_OUTCOMES + 1].copy()
+        self.context_ih = w_ih[d + N_OUTCOMES + 1:].copy()
         self.w_hh, self.b_hh = w["gru.weight_hh_l0"].T.copy(), w["gru.bias_hh_l0"]
         self.taste_w, self.taste_b = w["taste.weight"].T.copy(), w["taste.bias"]
-        self.w1, self.b1 = w["head.0.weight"].T.copy(), w["head.0.bias"]
-        self.w2, self.b2 = w["head.2.weight"].T.copy(), w["head.2.bias"]
+        self._head_tables(w, model.stats, d)
         self.inv_temperature = np.float32(np.exp(-w["log_temperature"]))
-        self.outcome_eye = np.eye(N_OUTCOMES + 1, dtype=np.float32)
+
+    def _head_tables(self, w: dict[str, np.ndarray], stats: TrackStats, d: int) -> None:
+        w1 = w["head.0.weight"].T
+        h = len(self.b_hh) // 3
+        blocks = np.cumsum([h, d, d, STATS_DIM, CONTEXT_DIM, POSITION_DIM])
+        w_state, w_emb, w_match, w_stats, w_ctx, w_pos = np.split(w1, blocks[:-1])
+        rows = np.arange(len(self.embeddings))
+        self.track_head = (self.embeddings @ w_emb + stats.features(rows) @ w_stats
+                           + w["head.0.bias"]).astype(np.float32)
+        self.w_state, self.w_match, self.w_ctx = w_state.copy(), w_match.copy(), w_ctx.copy()
+        grid = np.arange(MAX_SESSION_LENGTH + 2)
+        pos, length = np.meshgrid(grid, grid, indexing="ij")
+        self.position_head = (position_features(pos, length) @ w_pos).astype(np.float32)
+        self.w2, self.b2 = w["head.2.weight"].T.copy(), w["head.2.bias"]
 
     @property
     def hidden(self) -> int:
@@ -47,9 +74,7 @@ class NumpyResponse:
     def observe(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
                 context: np.ndarray) -> np.ndarray:
         """User states after each session heard `tracks` [B] with `outcomes` [B]."""
-        x = np.concatenate([self.embeddings[tracks], self.outcome_eye[outcomes], context],
-                           axis=-1)
-        gi = x @ self.w_ih + self.b_ih
+        gi = self.track_ih[tracks] + self.outcome_ih[outcomes] + context @ self.context_ih
         gh = state @ self.w_hh + self.b_hh
         h = self.hidden
         reset = _sigmoid(gi[:, :h] + gh[:, :h])
@@ -60,12 +85,14 @@ class NumpyResponse:
     def probs(self, state: np.ndarray, candidates: np.ndarray, context: np.ndarray,
               position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
         """Outcome probabilities [B, 4] of one candidate track per session."""
-        emb = self.embeddings[candidates]
         taste = state @ self.taste_w + self.taste_b
-        x = np.concatenate([state, emb, taste * emb, self.stats.features(candidates), context,
-                            position_features(position, session_length)], axis=-1)
-        hidden = np.maximum(x @ self.w1 + self.b1, 0.0)
-        logits = (hidden @ self.w2 + self.b2) * self.inv_temperature
+        top = MAX_SESSION_LENGTH + 1
+        pos = np.clip(position, 0, top)
+        length = np.clip(session_length, 0, top)
+        hidden = (state @ self.w_state + self.track_head[candidates]
+                  + (taste * self.embeddings[candidates]) @ self.w_match
+                  + context @ self.w_ctx + self.position_head[pos, length])
+        logits = (np.maximum(hidden, 0.0) @ self.w2 + self.b2) * self.inv_temperature
         logits -= logits.max(axis=-1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=-1, keepdims=True)
