@@ -94,7 +94,7 @@ def decode_scaling(args: Args) -> list[tuple[int, float, float | None, float | N
         decoder = ActionDecoder(vectors, np.arange(size), "dot")
         played = np.full((args.batch, 20), -1)
         with threadpool_limits(1, "blas"):
-            exact_ms = 1e3 / rate(lambda d=decoder, p=protos: d.decode(p, played), 1.0)
+            exact_ms = 1e3 / rate(lambda d=decoder, p=protos, b=played: d.decode(p, b), 1.0)
         exact, _ = decoder.decode(protos, played)
         out.append((size, exact_ms, *faiss_decode(vectors, protos[:, 0], exact[:, 0])))
     return out

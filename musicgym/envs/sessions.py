@@ -75,14 +75,24 @@ class SessionBatch:
         Only `active` sessions (default: all) hear their slate. Returns rewards [N] and, per
         slot, the tracks, outcomes (-1 for slots not played) and distances.
         """
-        active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
         with BLAS.limit(limits=1, user_api="blas"):
-            return self._step(protos, rng, active)
+            tracks, distance = self.bundle.decoder.decode(protos, self.played)
+            out = self._play(tracks, rng, active)
+        return {**out, "distances": distance}
 
-    def _step(self, protos: np.ndarray, rng: np.random.Generator,
-              active: np.ndarray) -> dict[str, np.ndarray]:
+    def play(self, tracks: np.ndarray, rng: np.random.Generator,
+             active: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Let each session hear the slate `tracks` [N, K] (simulator rows), in order.
+
+        For agents that choose tracks directly (baselines); `step` decodes proto-vectors first.
+        """
+        with BLAS.limit(limits=1, user_api="blas"):
+            return self._play(np.asarray(tracks, np.int64), rng, active)
+
+    def _play(self, tracks: np.ndarray, rng: np.random.Generator,
+              active: np.ndarray | None) -> dict[str, np.ndarray]:
         model = self.bundle.response
-        tracks, distance = self.bundle.decoder.decode(protos, self.played)
+        active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
         outcomes = np.full(tracks.shape, -1, np.int64)
         reward = np.zeros(self.n)
         live_rows = np.arange(self.n)
@@ -103,7 +113,7 @@ class SessionBatch:
             self.n_played[live] += 1
             outcomes[live, k] = outcome[live]
             reward[live] += self.reward_table[outcome[live]]
-        return {"reward": reward, "tracks": tracks, "outcomes": outcomes, "distances": distance}
+        return {"reward": reward, "tracks": tracks, "outcomes": outcomes}
 
     def logged_next(self) -> np.ndarray:
         """Simulator row of the track the real session played at each next position (-1)."""
