@@ -15,6 +15,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                 "validate an MSSD log and write a prepared dataset (Parquet + manifest)"),
     "fidelity": ("musicgym.commands.fidelity", "add_arguments", "run",
                  "fit a simulator (or load the cached fit) and report its fidelity to the logs"),
+    "train": ("musicgym.commands.train", "add_arguments", "run",
+              "train an agent (DDPG by default) and benchmark it against the baselines"),
+    "benchmark": ("musicgym.commands.train", "add_benchmark_arguments", "run_benchmark",
+                  "train over several seeds; agents vs baselines with 95% intervals"),
+    "recommend": ("musicgym.commands.train", "add_recommend_arguments", "run_recommend",
+                  "recommend tracks for a listening history with a trained run"),
     "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
                 "print what a dataset holds (default: the synthetic default set)"),
 }

@@ -53,8 +53,8 @@ def load_bundle(config: EnvConfig) -> SimulatorBundle:
     simulator = load_or_fit(dataset, sim_config, progress=False)
     labels = dataset.split_labels(sim_config.split)
     log = dataset.log()
-    train = log[labels[log["session_idx"].to_numpy()] == "train"]
-    sampler = SessionSampler(PackedSessions.from_log(train), config.history_fraction)
+    starts = log[labels[log["session_idx"].to_numpy()] == config.sessions]
+    sampler = SessionSampler(PackedSessions.from_log(starts), config.history_fraction)
     plays = simulator.response.stats.plays[: len(simulator.embeddings)]
     rows = np.flatnonzero((plays >= config.min_plays) & ~simulator.embeddings.fallback)
     if len(rows) < config.slate_size + 20:

@@ -33,6 +33,9 @@ class EnvConfig:
     """Share of a logged session's opening tracks the user has heard at reset."""
     seed: int = 0
     """Seed of the simulator fit (not of episodes: `reset(seed=...)` seeds those)."""
+    sessions: Literal["train", "validation", "test"] = "train"
+    """Split whose logged sessions start episodes: agents train on "train" and are evaluated
+    on "test", sessions that neither the simulator nor the agent saw."""
 
     def __post_init__(self) -> None:
         if self.slate_size < 1:
@@ -45,5 +48,8 @@ class EnvConfig:
             raise ValueError(f"decoding ({self.decoding!r}) must be one of {DECODINGS}")
         if self.min_plays < 1:
             raise ValueError(f"min_plays ({self.min_plays}) must be at least 1")
+        if self.sessions not in ("train", "validation", "test"):
+            raise ValueError(f"sessions ({self.sessions!r}) must be 'train', 'validation' or "
+                             "'test'")
         if not 0.0 <= self.history_fraction < 1.0:
             raise ValueError(f"history_fraction ({self.history_fraction}) must be in [0, 1)")

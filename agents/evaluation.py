@@ -1,0 +1,98 @@
+"""Evaluate recommendation agents on simulated sessions started from held-out logged sessions.
+
+Every agent chooses tracks through one call, `agent.select(vec_env, obs, rng) -> rows [N, K]`;
+the same sessions (same seed) are replayed for every agent, so differences between agents are
+not differences between users. Metrics per recommended track and per session:
+
+| metric | meaning |
+|---|---|
+| not_skipped_rate | share of recommended tracks not skipped (skip_2 false) |
+| listen_score | mean of 0, 1/3, 2/3, 1 for skip_1, skip_2, skip_3, not skipped |
+| session_return | mean reward (the env's reward) summed over a session |
+| diversity | 1 - mean pairwise cosine of the tracks recommended within a session |
+| coverage | distinct tracks recommended over all sessions / catalog size |
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from scipy import stats
+
+from musicgym.envs.sessions import LISTEN_REWARD
+from musicgym.envs.vector import MusicRecVectorEnv
+
+METRICS = ("not_skipped_rate", "listen_score", "session_return", "diversity", "coverage")
+
+
+class TrackAgent(Protocol):
+    """Anything that picks tracks (simulator rows [N, K]) for a batch of sessions."""
+
+    def select(self, vec_env: MusicRecVectorEnv, obs: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """Tracks to recommend now, one slate per session."""
+        ...
+
+
+def _diversity(vectors: np.ndarray, rows: list[list[int]]) -> float:
+    """Mean over sessions of 1 - mean pairwise cosine of the recommended tracks."""
+    values = []
+    for session in rows:
+        if len(session) < 2:
+            continue
+        v = vectors[session]
+        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        sim = v @ v.T
+        n = len(session)
+        values.append(1.0 - (sim.sum() - np.trace(sim)) / (n * (n - 1)))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate(agent: TrackAgent, vec_env: MusicRecVectorEnv, rounds: int,
+             seed: int) -> dict[str, float]:
+    """Run `rounds` x num_envs whole sessions with `agent`; return the metrics of `METRICS`."""
+    rng = np.random.default_rng(seed)
+    sessions = vec_env.sessions
+    outcomes, returns, recommended = [], [], []
+    for round_ in range(rounds):
+        obs, _ = vec_env.reset(seed=seed * 1_000 + round_)
+        per_session: list[list[int]] = [[] for _ in range(vec_env.num_envs)]
+        ret = np.zeros(vec_env.num_envs)
+        while not sessions.done.all():
+            active = ~sessions.done
+            tracks = np.asarray(agent.select(vec_env, obs, rng), np.int64)
+            out = sessions.play(tracks, vec_env.np_random, active)
+            played = out["outcomes"] >= 0
+            outcomes.append(out["outcomes"][played])
+            ret += out["reward"]
+            for i, k in zip(*np.nonzero(played), strict=True):
+                per_session[i].append(int(tracks[i, k]))
+            obs = sessions.observation()
+        returns.append(ret)
+        recommended += per_session
+    flat = np.concatenate(outcomes)
+    every = [r for session in recommended for r in session]
+    return {
+        "not_skipped_rate": float((flat >= 2).mean()),
+        "listen_score": float(LISTEN_REWARD[flat].mean()),
+        "session_return": float(np.concatenate(returns).mean()),
+        "diversity": _diversity(vec_env.bundle.vectors, recommended),
+        "coverage": len(set(every)) / len(vec_env.bundle.decoder),
+    }
+
+
+def confidence_interval(values: list[float], level: float = 0.95) -> dict[str, float]:
+    """Mean and Student-t confidence interval of per-seed values."""
+    x = np.asarray(values, float)
+    mean = float(x.mean())
+    if len(x) < 2:
+        return {"mean": mean, "ci_low": mean, "ci_high": mean}
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def summarize(per_seed: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Per agent and metric, the mean and 95% interval over seeds."""
+    return {agent: {m: confidence_interval([run[m] for run in runs]) for m in METRICS}
+            for agent, runs in per_seed.items()}

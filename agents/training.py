@@ -1,0 +1,148 @@
+"""Train an SB3 agent on MusicRec-v0 and benchmark it against the baselines.
+
+A run folder `runs/{env_id}__{exp_name}__{seed}__{time}/` holds `model.zip` (SB3), `run.json`
+(the env and training configs, to rebuild both), `tensorboard/`, `checkpoints/`, `eval/`
+(periodic evaluation on validation sessions) and `benchmark.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from tqdm.auto import tqdm
+
+import musicgym
+from agents.evaluation import evaluate
+from musicgym.envs import ENV_ID
+from musicgym.envs.config import EnvConfig
+from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
+
+
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    """The SB3 class of an algorithm name."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"algo ({name!r}) must be one of {sorted(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `train` runs: algorithm, preset, noise, budget, envs, evaluation and folders."""
+
+    algo: Literal["ddpg", "td3", "sac"] = "ddpg"
+    preset: Literal["tuned", "seed"] = "tuned"
+    noise: Literal["gaussian", "ou"] = "gaussian"
+    noise_sigma: float = 0.2
+    timesteps: int = 30_000
+    num_envs: int = 8
+    eval_freq: int = 5_000
+    eval_episodes: int = 64
+    checkpoint_freq: int = 10_000
+    runs_dir: Path = Path("runs")
+    exp_name: str = "ddpg"
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        algorithm_class(self.algo)
+        for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "checkpoint_freq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+
+
+class TqdmCallback(BaseCallback):
+    """A tqdm progress bar over environment steps, with the latest mean reward."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        super().__init__()
+        self.bar = tqdm(total=total, unit="step", desc="training", disable=not enabled)
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+def run_folder(config: TrainConfig) -> Path:
+    """A new run folder named `{env_id}__{exp_name}__{seed}__{unix time}`."""
+    return Path(config.runs_dir) / f"{ENV_ID}__{config.exp_name}__{config.seed}__{int(time.time())}"
+
+
+def save_model(model: BaseAlgorithm, path: Path) -> None:
+    """Save an SB3 model as `path` (a .zip), atomically."""
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        model.save(Path(tmp) / "model.zip")
+        os.replace(Path(tmp) / "model.zip", path)
+
+
+def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
+    """Train an agent on training sessions, evaluating on validation sessions; save the run."""
+    from agents.policy import make_agent
+
+    run = run_folder(config)
+    run.mkdir(parents=True, exist_ok=False)
+    env_config = replace(env_config, sessions="train")
+    venv = SB3VecEnv(MusicRecVectorEnv(config.num_envs, **asdict(env_config)))
+    venv.seed(config.seed)
+    eval_env = SB3VecEnv(MusicRecVectorEnv(config.num_envs,
+                                           **asdict(replace(env_config, sessions="validation"))))
+    model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
+                       noise_sigma=config.noise_sigma, seed=config.seed)
+    model.tensorboard_log = str(run / "tensorboard")
+    per_env = max(config.num_envs, 1)
+    callbacks = [
+        TqdmCallback(config.timesteps, config.progress),
+        EvalCallback(eval_env, eval_freq=max(config.eval_freq // per_env, 1),
+                     n_eval_episodes=config.eval_episodes, log_path=str(run / "eval"),
+                     best_model_save_path=str(run / "eval"), verbose=0),
+        CheckpointCallback(max(config.checkpoint_freq // per_env, 1), str(run / "checkpoints"),
+                           name_prefix=config.algo),
+    ]
+    model.learn(config.timesteps, callback=callbacks)
+    save_model(model, run / "model.zip")
+    record = {"algo": config.algo, "env": _jsonable(asdict(env_config)),
+              "train": _jsonable(asdict(config)), "musicgym_version": musicgym.__version__}
+    (run / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    return model, run
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+
+
+def baseline_agents(vec: MusicRecVectorEnv) -> dict[str, Any]:
+    """The baselines, by name, for a vector env."""
+    from agents import baselines as b
+
+    return {"random": b.RandomAgent(), "most_popular": b.MostPopularAgent(),
+            "logged": b.LoggedAgent(), "item_knn": b.ItemKNNAgent(),
+            "greedy_model": b.GreedyModelAgent()}
+
+
+def benchmark_run(model: BaseAlgorithm, env_config: EnvConfig, rounds: int, seed: int,
+                  num_envs: int = 64) -> dict[str, dict[str, float]]:
+    """Metrics of the trained agent and every baseline on the same held-out test sessions."""
+    from agents.baselines import DDPGTrackAgent
+
+    vec = MusicRecVectorEnv(num_envs, **asdict(replace(env_config, sessions="test")))
+    agents = {"agent": DDPGTrackAgent(model), **baseline_agents(vec)}
+    return {name: evaluate(agent, vec, rounds, seed) for name, agent in agents.items()}
+
+
+def clean_run(run: Path) -> None:
+    """Delete a run folder (for throwaway runs in tests)."""
+    shutil.rmtree(run, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""`musicgym train`, `musicgym benchmark` and `musicgym recommend`: the agents from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _env_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="MSSD log or prepared dataset (default: the synthetic default set)")
+    parser.add_argument("--slate-size", type=int, default=1, help="tracks recommended per step")
+    parser.add_argument("--reward", choices=("not_skipped", "listen"), default="not_skipped",
+                        help="reward per track")
+    parser.add_argument("--min-plays", type=int, default=5,
+                        help="training plays a track needs to be recommendable")
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--algo", choices=("ddpg", "td3", "sac"), default="ddpg",
+                        help="SB3 algorithm (all use musicgym's actor and critic networks)")
+    parser.add_argument("--preset", choices=("tuned", "seed"), default="tuned",
+                        help="hyperparameters: the tuned default or the seed project's")
+    parser.add_argument("--noise", choices=("gaussian", "ou"), default="gaussian",
+                        help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
+    parser.add_argument("--noise-sigma", type=float, default=0.2, help="exploration noise scale")
+    parser.add_argument("--timesteps", type=int, default=30_000, help="environment steps")
+    parser.add_argument("--num-envs", type=int, default=8, help="sessions stepped together")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="where run folders are created")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="benchmark rounds of 64 held-out sessions per agent")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `musicgym train`."""
+    _env_arguments(parser)
+    _train_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the agent and the envs")
+    parser.add_argument("--exp-name", default=None, help="run name part (default: the algo)")
+
+
+def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
+    from agents.training import TrainConfig
+    from musicgym.envs.config import EnvConfig
+
+    env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
+                    min_plays=args.min_plays)
+    train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
+                        noise_sigma=args.noise_sigma, timesteps=args.timesteps,
+                        num_envs=args.num_envs, runs_dir=runs_dir,
+                        exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
+                        progress=not args.no_progress)
+    return train, env
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, save the run, and print the benchmark against the baselines."""
+    from agents.evaluation import summarize
+    from agents.results import write_results
+    from agents.training import benchmark_run, train
+
+    train_config, env_config = _configs(args, args.seed, args.runs_dir)
+    model, folder = train(train_config, env_config)
+    print(f"saved {folder}/model.zip; TensorBoard: tensorboard --logdir {folder}/tensorboard")
+    results = benchmark_run(model, env_config, args.rounds, args.seed)
+    table = write_results(folder, summarize({k: [v] for k, v in results.items()}),
+                          {"seeds": [args.seed], "rounds": args.rounds})
+    print("held-out test sessions, one seed (use `musicgym benchmark` for intervals):")
+    print(table)
+    return 0
+
+
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `musicgym benchmark`."""
+    _env_arguments(parser)
+    _train_arguments(parser)
+    parser.add_argument("--seeds", type=int, default=5, help="independent seeds")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="folder for results.json/.md/.csv and results.png")
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """Train one agent per seed and evaluate it and the baselines on held-out sessions."""
+    from agents.evaluation import summarize
+    from agents.results import write_results
+    from agents.training import benchmark_run, train
+
+    per_seed: dict[str, list] = {}
+    for seed in range(args.seeds):
+        train_config, env_config = _configs(args, seed, args.out / "runs")
+        model, _ = train(train_config, env_config)
+        for name, metrics in benchmark_run(model, env_config, args.rounds, seed).items():
+            per_seed.setdefault(name, []).append(metrics)
+    print(write_results(args.out, summarize(per_seed),
+                        {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data)}))
+    return 0
+
+
+def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `musicgym recommend`."""
+    parser.add_argument("--model", type=Path, required=True, help="run folder of musicgym train")
+    parser.add_argument("--history", nargs="+", required=True, help="track ids heard, oldest first")
+    parser.add_argument("--outcomes", nargs="+", default=None,
+                        help="outcome of each history track (skip_1, skip_2_only, skip_3_only, "
+                             "not_skipped); default: all not_skipped")
+    parser.add_argument("--k", type=int, default=10, help="how many tracks to recommend")
+    parser.add_argument("--unknown", choices=("error", "skip"), default="error",
+                        help="history tracks the model never saw: stop, or leave them out")
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    """Print recommended track ids, one per line."""
+    from agents.recommender import Recommender, UnknownTracksError
+
+    try:
+        rec = Recommender.load(args.model)
+        tracks = rec.recommend(args.history, args.outcomes, k=args.k, unknown=args.unknown)
+    except (UnknownTracksError, ValueError, FileNotFoundError) as err:
+        print(f"musicgym recommend: error: {err}", file=sys.stderr)
+        return 2
+    for name in rec.last_skipped:
+        print(f"skipped unknown history track {name}", file=sys.stderr)
+    print("\n".join(tracks))
+    return 0
