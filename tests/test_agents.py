@@ -1,0 +1,259 @@
+"""Agents: the SB3 policy (encoder, actor, critic, save/load, TD3/SAC, lr ratio) and baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DDPG, SAC, TD3
+
+from agents.baselines import (
+    DDPGTrackAgent,
+    GreedyModelAgent,
+    ItemKNNAgent,
+    LoggedAgent,
+    MostPopularAgent,
+    RandomAgent,
+    TrackAgent,
+    allowed_tracks,
+    popularity,
+)
+from agents.policy import (
+    HistoryEncoder,
+    LearningRateScale,
+    RecActor,
+    RecCritic,
+    RecPolicy,
+    RecSACPolicy,
+    make_agent,
+    wolpertinger_tracks,
+)
+from musicgym.envs.decoder import ActionDecoder
+from musicgym.envs.vector import MusicRecVectorEnv
+
+SMALL = {"learning_starts": 50, "device": "cpu", "policy_kwargs": {"net_arch": [32, 32]}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """Small networks on shared cores: more threads are much slower, not faster."""
+    before = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def vec() -> MusicRecVectorEnv:
+    return MusicRecVectorEnv(num_envs=8, slate_size=3)
+
+
+@pytest.fixture(scope="module")
+def ddpg(vec: MusicRecVectorEnv) -> DDPG:
+    model = make_agent("ddpg", vec, seed=1, **SMALL)
+    model.learn(100)
+    return model
+
+
+def fresh_obs(vec: MusicRecVectorEnv, seed: int = 0) -> np.ndarray:
+    return vec.reset(seed=seed)[0]
+
+
+def assert_valid_slates(vec: MusicRecVectorEnv, rows: np.ndarray) -> None:
+    s = vec.sessions
+    assert rows.shape == (vec.num_envs, vec.config.slate_size)
+    assert np.isin(rows, vec.bundle.decoder.rows).all()
+    for i in range(vec.num_envs):
+        assert len(set(rows[i])) == rows.shape[1]
+        assert not set(rows[i]) & set(s.played[i, : s.n_played[i]])
+
+
+def p_not_skipped(vec: MusicRecVectorEnv, i: int, rows: np.ndarray) -> np.ndarray:
+    s = vec.sessions
+    n = len(rows)
+    p = vec.bundle.response.probs(np.repeat(s.state[i:i + 1], n, 0), rows,
+                                  np.repeat(s.context[i:i + 1], n, 0),
+                                  np.full(n, s.n_played[i] + 1), np.full(n, s.length[i]))
+    return p[:, 2] + p[:, 3]
+
+
+def test_actor_outputs_slate_protos_in_the_box(vec: MusicRecVectorEnv, ddpg: DDPG) -> None:
+    assert isinstance(ddpg.policy, RecPolicy)
+    assert isinstance(ddpg.actor, RecActor) and isinstance(ddpg.critic, RecCritic)
+    obs = th.as_tensor(fresh_obs(vec))
+    with th.no_grad():
+        raw = ddpg.actor(obs * 5.0)  # far outside the observation box: tanh still bounds it
+    assert raw.shape == (vec.num_envs, 3 * vec.dim)
+    assert raw.abs().max() <= 1.0
+    assert len(ddpg.critic.q_networks) == 1  # DDPG: one Q-head
+
+
+def test_encoder_ignores_invalid_history_slots(vec: MusicRecVectorEnv) -> None:
+    th.manual_seed(0)
+    layout = vec.layout
+    encoder = HistoryEncoder(vec.single_observation_space, layout.history_length, layout.dim)
+    obs = fresh_obs(vec).copy()
+    parts = layout.split(obs)  # views into obs
+    parts["history_valid"][:, :3] = 0.0
+    base = encoder(th.as_tensor(obs))
+    rng = np.random.default_rng(0)
+    parts["history_embeddings"][:, :3] = rng.uniform(-1, 1, (vec.num_envs, 3, layout.dim))
+    parts["history_outcomes"][:, :3] = rng.uniform(0, 1, (vec.num_envs, 3, 4))
+    th.testing.assert_close(encoder(th.as_tensor(obs)), base)
+    parts["history_embeddings"][:, -1] += 0.5  # a valid slot does count
+    assert not th.allclose(encoder(th.as_tensor(obs)), base)
+
+
+def test_encoder_rejects_a_wrong_layout(vec: MusicRecVectorEnv) -> None:
+    with pytest.raises(ValueError, match="history_length"):
+        HistoryEncoder(vec.single_observation_space, vec.layout.history_length + 1, vec.dim)
+
+
+def test_ddpg_save_load_gives_identical_actions(vec: MusicRecVectorEnv, ddpg: DDPG,
+                                               tmp_path) -> None:
+    obs = fresh_obs(vec, seed=3)
+    ddpg.save(tmp_path / "model.zip")
+    loaded = DDPG.load(tmp_path / "model.zip", device="cpu")
+    assert isinstance(loaded.policy, RecPolicy) and isinstance(loaded.actor, RecActor)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                  ddpg.predict(obs, deterministic=True)[0])
+    ddpg.policy.save(tmp_path / "policy.zip")
+    policy = RecPolicy.load(tmp_path / "policy.zip", device="cpu")
+    np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0],
+                                  ddpg.predict(obs, deterministic=True)[0])
+
+
+def test_actor_steps_with_its_own_learning_rate() -> None:
+    weights = [th.nn.Parameter(th.ones(3)) for _ in range(2)]
+    scaled = th.optim.Adam([weights[0]], lr=1e-3)
+    LearningRateScale(0.05).attach(scaled)
+    plain = th.optim.Adam([weights[1]], lr=5e-5)
+    for w, opt in zip(weights, (scaled, plain), strict=True):
+        w.grad = th.tensor([1.0, -2.0, 3.0])
+        opt.step()
+    th.testing.assert_close(weights[0], weights[1])
+    assert scaled.param_groups[0]["lr"] == 1e-3  # the schedule's value is restored
+
+
+def test_presets_reach_the_model(vec: MusicRecVectorEnv) -> None:
+    seed = make_agent("ddpg", vec, preset="seed", noise="ou", device="cpu")
+    assert (seed.learning_rate, seed.tau, seed.batch_size, seed.gamma) == (1e-3, 0.001, 64, 0.99)
+    assert seed.buffer_size == 10_000 and seed.policy.actor_lr_ratio == 0.05
+    tuned = make_agent("td3", vec, device="cpu")
+    assert (tuned.tau, tuned.batch_size, tuned.gamma) == (0.005, 128, 0.9)
+    with pytest.raises(ValueError, match="algo"):
+        make_agent("ppo", vec)
+
+
+def test_td3_trains_with_rec_policy(vec: MusicRecVectorEnv) -> None:
+    model = make_agent("td3", vec, seed=2, **SMALL)
+    assert isinstance(model, TD3) and len(model.critic.q_networks) == 2
+    before = [p.detach().clone() for p in model.critic.parameters()]
+    model.learn(100)
+    assert any(not th.equal(a, b) for a, b in zip(before, model.critic.parameters(),
+                                                  strict=True))
+    actions = model.predict(fresh_obs(vec), deterministic=True)[0]
+    assert actions.shape == (vec.num_envs, 3 * vec.dim) and np.abs(actions).max() <= 1.0
+
+
+def test_sac_trains_with_rec_sac_policy(vec: MusicRecVectorEnv, tmp_path) -> None:
+    model = make_agent("sac", vec, seed=2, **SMALL)
+    assert isinstance(model.policy, RecSACPolicy) and isinstance(model.critic, RecCritic)
+    model.learn(100)
+    obs = fresh_obs(vec)
+    model.save(tmp_path / "sac.zip")
+    loaded = SAC.load(tmp_path / "sac.zip", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                  model.predict(obs, deterministic=True)[0])
+
+
+def test_wolpertinger_returns_valid_rows_and_k1_is_nearest(vec: MusicRecVectorEnv,
+                                                           ddpg: DDPG) -> None:
+    obs = fresh_obs(vec, seed=4)
+    assert_valid_slates(vec, wolpertinger_tracks(ddpg, vec, obs, k=20))
+    d = vec.bundle.decoder
+    protos = ddpg.predict(obs, deterministic=True)[0].reshape(vec.num_envs, 3, -1)
+    nearest = ActionDecoder(d.vectors, d.rows, "nearest").decode(protos, vec.sessions.played)[0]
+    np.testing.assert_array_equal(wolpertinger_tracks(ddpg, vec, obs, k=1), nearest)
+
+
+def all_agents(ddpg: DDPG) -> list[TrackAgent]:
+    return [RandomAgent(), MostPopularAgent(), LoggedAgent(), ItemKNNAgent(), GreedyModelAgent(),
+            GreedyModelAgent(full_catalog_limit=10, n_popular=20, n_knn=20),
+            DDPGTrackAgent(ddpg), DDPGTrackAgent(ddpg, wolpertinger_k=5)]
+
+
+def test_every_agent_recommends_valid_slates(vec: MusicRecVectorEnv, ddpg: DDPG) -> None:
+    rng = np.random.default_rng(0)
+    for agent in all_agents(ddpg):
+        obs = fresh_obs(vec, seed=5)
+        for _ in range(4):
+            rows = agent.select(vec, obs, rng)
+            assert_valid_slates(vec, rows)
+            vec.sessions.play(rows, rng, active=~vec.sessions.done)
+            obs = vec.sessions.observation()
+
+
+def test_most_popular_picks_the_most_played_unplayed_track(vec: MusicRecVectorEnv) -> None:
+    fresh_obs(vec, seed=6)
+    vec.sessions.played[0, 0] = vec.bundle.decoder.rows[np.argmax(popularity(vec))]
+    rows = MostPopularAgent().select(vec, vec.sessions.observation(), np.random.default_rng())
+    plays = vec.bundle.simulator.response.stats.plays
+    best = np.where(allowed_tracks(vec), popularity(vec)[None, :], -1).max(axis=1)
+    np.testing.assert_array_equal(plays[rows[:, 0]], best)
+    assert rows[0, 0] != vec.sessions.played[0, 0]
+
+
+def test_logged_picks_the_logged_next_track_when_valid(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=7)
+    logged = vec.sessions.logged_next()
+    index = vec.bundle.decoder.catalog_index(logged)
+    valid = (index >= 0) & allowed_tracks(vec)[np.arange(vec.num_envs), np.maximum(index, 0)]
+    assert valid.any()
+    rows = LoggedAgent().select(vec, obs, np.random.default_rng())
+    np.testing.assert_array_equal(rows[valid, 0], logged[valid])
+    assert_valid_slates(vec, rows)
+
+
+def test_greedy_pick_has_the_highest_p_not_skipped(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=8)
+    d = vec.bundle.decoder
+    allowed = allowed_tracks(vec)
+    narrow = GreedyModelAgent(full_catalog_limit=10, n_popular=30, n_knn=30)
+    for agent in (GreedyModelAgent(), narrow):
+        rows = agent.select(vec, obs, np.random.default_rng())
+        pool = agent.candidates(vec) & allowed
+        for i in range(vec.num_envs):
+            p = p_not_skipped(vec, i, d.rows[pool[i]])
+            picked = p_not_skipped(vec, i, rows[i])
+            assert picked[0] >= p.max() - 1e-6
+            assert np.all(np.diff(picked) <= 1e-6)  # the slate is in decreasing order
+
+
+def test_predict_gives_vectors_that_decode_to_the_selected_tracks(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=9)
+    agent = ItemKNNAgent(env=vec)
+    actions, state = agent.predict(obs)
+    assert state is None and actions.shape == (vec.num_envs, 3 * vec.dim)
+    d = vec.bundle.decoder
+    nearest = ActionDecoder(d.vectors, d.rows, "nearest")
+    decoded = nearest.decode(actions.reshape(vec.num_envs, 3, -1), vec.sessions.played)[0]
+    np.testing.assert_array_equal(decoded, agent.select(vec, obs, np.random.default_rng()))
+    with pytest.raises(ValueError, match="env="):
+        ItemKNNAgent().predict(obs)
+
+
+def test_greedy_model_beats_random_on_the_same_sessions(vec: MusicRecVectorEnv) -> None:
+    def not_skipped_rate(agent: TrackAgent) -> float:
+        rng, outcomes = np.random.default_rng(0), []
+        for seed in range(3):
+            obs = fresh_obs(vec, seed=100 + seed)
+            while not vec.sessions.done.all():
+                out = vec.sessions.play(agent.select(vec, obs, rng), rng, ~vec.sessions.done)
+                outcomes.append(out["outcomes"][out["outcomes"] >= 0])
+                obs = vec.sessions.observation()
+        return float((np.concatenate(outcomes) >= 2).mean())
+
+    assert not_skipped_rate(GreedyModelAgent()) > not_skipped_rate(RandomAgent()) + 0.05
