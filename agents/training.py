@@ -20,6 +20,7 @@ import torch
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
 import musicgym
@@ -100,10 +101,11 @@ def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Pa
     run = run_folder(config)
     run.mkdir(parents=True, exist_ok=False)
     env_config = replace(env_config, sessions="train")
-    venv = SB3VecEnv(MusicRecVectorEnv(config.num_envs, **asdict(env_config)))
+    # VecMonitor records episode returns for the logs and for EvalCallback
+    venv = VecMonitor(SB3VecEnv(MusicRecVectorEnv(config.num_envs, **asdict(env_config))))
     venv.seed(config.seed)
-    eval_env = SB3VecEnv(MusicRecVectorEnv(config.num_envs,
-                                           **asdict(replace(env_config, sessions="validation"))))
+    eval_env = VecMonitor(SB3VecEnv(MusicRecVectorEnv(
+        config.num_envs, **asdict(replace(env_config, sessions="validation")))))
     model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
                        noise_sigma=config.noise_sigma, seed=config.seed)
     model.tensorboard_log = str(run / "tensorboard")

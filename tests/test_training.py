@@ -1,0 +1,116 @@
+"""Training runs, the benchmark harness, results files and the Recommender."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.baselines import RandomAgent
+from agents.evaluation import METRICS, confidence_interval, evaluate, summarize
+from agents.recommender import Recommender, UnknownTracksError
+from agents.results import write_results
+from agents.training import TrainConfig, benchmark_run, train
+from musicgym.cli import main
+from musicgym.envs.config import EnvConfig
+from musicgym.envs.vector import MusicRecVectorEnv
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory):
+    runs = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(timesteps=400, num_envs=4, eval_freq=200, eval_episodes=4,
+                         checkpoint_freq=200, runs_dir=runs, progress=False)
+    model, folder = train(config, EnvConfig())
+    return model, folder
+
+
+def test_run_folder_holds_model_config_logs_and_checkpoints(run) -> None:
+    _, folder = run
+    assert folder.name.startswith("MusicRec-v0__ddpg__0__")
+    assert (folder / "model.zip").is_file()
+    record = json.loads((folder / "run.json").read_text())
+    assert record["algo"] == "ddpg" and record["env"]["sessions"] == "train"
+    assert any((folder / "tensorboard").rglob("events.out.tfevents*"))
+    assert list((folder / "checkpoints").glob("*.zip"))
+    assert (folder / "eval" / "evaluations.npz").is_file()
+
+
+def test_evaluation_is_seeded_and_metrics_are_in_range() -> None:
+    vec = MusicRecVectorEnv(16, **asdict(EnvConfig(sessions="test")))
+    a = evaluate(RandomAgent(), vec, rounds=1, seed=3)
+    b = evaluate(RandomAgent(), vec, rounds=1, seed=3)
+    assert a == b and set(a) == set(METRICS)
+    assert 0 < a["not_skipped_rate"] < 1 and 0 < a["coverage"] <= 1
+    assert 0 <= a["diversity"] <= 2
+
+
+def test_confidence_interval_by_hand() -> None:
+    ci = confidence_interval([1.0, 2.0, 3.0])
+    # t(0.975, 2) = 4.3027; sd = 1; half = 4.3027 / sqrt(3)
+    assert ci["mean"] == 2.0
+    assert ci["ci_high"] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+
+
+def test_results_files(tmp_path: Path) -> None:
+    per_seed = {"a": [dict.fromkeys(METRICS, 0.5), dict.fromkeys(METRICS, 0.7)],
+                "b": [dict.fromkeys(METRICS, 0.4), dict.fromkeys(METRICS, 0.4)]}
+    text = write_results(tmp_path, summarize(per_seed), {"seeds": 2})
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["a"]["not_skipped_rate"]["mean"] == pytest.approx(0.6)
+    assert set(data["b"]["coverage"]) == {"mean", "ci_low", "ci_high"}
+    assert (tmp_path / "results.png").stat().st_size > 1000
+    assert (tmp_path / "results.csv").read_text().count("\n") == 1 + 2 * len(METRICS)
+    assert "| a |" in text
+
+
+def test_benchmark_run_covers_agent_and_baselines(run) -> None:
+    model, _ = run
+    results = benchmark_run(model, EnvConfig(), rounds=1, seed=0, num_envs=16)
+    assert set(results) == {"agent", "random", "most_popular", "logged", "item_knn",
+                            "greedy_model"}
+    assert results["greedy_model"]["not_skipped_rate"] > results["random"]["not_skipped_rate"]
+
+
+def test_recommender_recommends_unheard_known_tracks(run) -> None:
+    _, folder = run
+    rec = Recommender.load(folder)
+    catalog = rec.bundle.track_ids[rec.bundle.decoder.rows]
+    history = list(catalog[:5])
+    out = rec.recommend(history, ["not_skipped", "skip_1", "not_skipped", "skip_3_only",
+                                  "not_skipped"], k=10)
+    assert len(out) == 10 and len(set(out)) == 10 and not set(out) & set(history)
+    assert set(out) <= set(catalog)
+    assert rec.recommend(history, k=10) == rec.recommend(history, k=10)
+
+
+def test_recommender_unknown_tracks(run, capsys: pytest.CaptureFixture) -> None:
+    _, folder = run
+    rec = Recommender.load(folder)
+    known = list(rec.bundle.track_ids[rec.bundle.decoder.rows[:3]])
+    with pytest.raises(UnknownTracksError, match="t_nope"):
+        rec.recommend([*known, "t_nope"], k=5)
+    out = rec.recommend([*known, "t_nope"], k=5, unknown="skip")
+    assert len(out) == 5 and rec.last_skipped == ["t_nope"]
+    with pytest.raises(ValueError, match="outcome 'meh'"):
+        rec.recommend(known, ["meh"] * 3, k=5)
+    assert main(["recommend", "--model", str(folder), "--history", "t_nope", "--k", "3"]) == 2
+    assert "t_nope" in capsys.readouterr().err
+    assert main(["recommend", "--model", str(folder), "--history", *known, "--k", "3"]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
+
+
+@pytest.mark.slow
+def test_ddpg_learns_to_beat_random(tmp_path: Path) -> None:
+    """On the synthetic default set, some tracks suit users far better: DDPG must find them."""
+    config = TrainConfig(timesteps=3_000, num_envs=8, eval_freq=10_000, eval_episodes=4,
+                         checkpoint_freq=10_000, runs_dir=tmp_path, progress=False)
+    model, _ = train(config, EnvConfig())
+    results = benchmark_run(model, EnvConfig(), rounds=1, seed=1, num_envs=64)
+    assert results["agent"]["not_skipped_rate"] > results["random"]["not_skipped_rate"] + 0.08
