@@ -51,26 +51,21 @@ def _diversity(vectors: np.ndarray, rows: list[list[int]]) -> float:
 
 def evaluate(agent: TrackAgent, vec_env: MusicRecVectorEnv, rounds: int,
              seed: int) -> dict[str, float]:
-    """Run `rounds` x num_envs whole sessions with `agent`; return the metrics of `METRICS`."""
+    """Replay every session of the env's split `rounds` times with `agent`; return `METRICS`.
+
+    Sessions are taken in order, not drawn, so every agent meets the same users; `seed` seeds
+    the outcomes and the agent's own draws.
+    """
     rng = np.random.default_rng(seed)
-    sessions = vec_env.sessions
+    n, width = len(vec_env.bundle.sampler), vec_env.num_envs
     outcomes, returns, recommended = [], [], []
-    for round_ in range(rounds):
-        obs, _ = vec_env.reset(seed=seed * 1_000 + round_)
-        per_session: list[list[int]] = [[] for _ in range(vec_env.num_envs)]
-        ret = np.zeros(vec_env.num_envs)
-        while not sessions.done.all():
-            active = ~sessions.done
-            tracks = np.asarray(agent.select(vec_env, obs, rng), np.int64)
-            out = sessions.play(tracks, vec_env.np_random, active)
-            played = out["outcomes"] >= 0
-            outcomes.append(out["outcomes"][played])
-            ret += out["reward"]
-            for i, k in zip(*np.nonzero(played), strict=True):
-                per_session[i].append(int(tracks[i, k]))
-            obs = sessions.observation()
-        returns.append(ret)
-        recommended += per_session
+    for _ in range(rounds):
+        for start in range(0, n, width):
+            logged = np.arange(start, min(start + width, n))
+            o, r, rec = _play_sessions(agent, vec_env, logged, rng)
+            outcomes += o
+            returns.append(r)
+            recommended += rec
     flat = np.concatenate(outcomes)
     every = [r for session in recommended for r in session]
     return {
@@ -80,6 +75,30 @@ def evaluate(agent: TrackAgent, vec_env: MusicRecVectorEnv, rounds: int,
         "diversity": _diversity(vec_env.bundle.vectors, recommended),
         "coverage": len(set(every)) / len(vec_env.bundle.decoder),
     }
+
+
+def _play_sessions(agent: TrackAgent, vec_env: MusicRecVectorEnv, logged: np.ndarray,
+                   rng: np.random.Generator) -> tuple[list, np.ndarray, list[list[int]]]:
+    """Play the logged sessions `logged` (at most num_envs) to their end with `agent`."""
+    sessions, used = vec_env.sessions, len(logged)
+    slots = np.arange(vec_env.num_envs)
+    # spare slots replay the last session and are not counted
+    sessions.reset(slots, rng, np.resize(logged, vec_env.num_envs))
+    counted = slots < used
+    per_session: list[list[int]] = [[] for _ in range(used)]
+    outcomes, ret = [], np.zeros(vec_env.num_envs)
+    obs = sessions.observation()
+    while not sessions.done.all():
+        active = ~sessions.done
+        tracks = np.asarray(agent.select(vec_env, obs, rng), np.int64)
+        out = sessions.play(tracks, rng, active)
+        played = (out["outcomes"] >= 0) & counted[:, None]
+        outcomes.append(out["outcomes"][played])
+        ret += out["reward"]
+        for i, k in zip(*np.nonzero(played), strict=True):
+            per_session[i].append(int(tracks[i, k]))
+        obs = sessions.observation()
+    return outcomes, ret[:used], per_session
 
 
 def confidence_interval(values: list[float], level: float = 0.95) -> dict[str, float]:

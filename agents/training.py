@@ -152,3 +152,23 @@ def benchmark_run(model: BaseAlgorithm, env_config: EnvConfig, rounds: int, seed
 def clean_run(run: Path) -> None:
     """Delete a run folder (for throwaway runs in tests)."""
     shutil.rmtree(run, ignore_errors=True)
+
+
+def robustness_run(config: TrainConfig, env_config: EnvConfig, rounds: int,
+                   seed: int) -> dict[str, dict[str, float]]:
+    """Train in a simulator fitted on half the data; test it there and in one fitted on the rest.
+
+    The agent is evaluated on held-out sessions in its own simulator ("agent_sim_a") and in a
+    simulator fitted on the other half of the training sessions ("agent_sim_b"). A large drop
+    means the agent exploits its own simulator's quirks.
+    """
+    from agents.baselines import DDPGTrackAgent
+
+    model, _ = train(replace(config, exp_name=f"{config.exp_name}-sim-a"),
+                     replace(env_config, simulator_half=0))
+    out = {}
+    for name, half in (("agent_sim_a", 0), ("agent_sim_b", 1)):
+        vec = MusicRecVectorEnv(64, **asdict(replace(env_config, sessions="test",
+                                                     simulator_half=half)))
+        out[name] = evaluate(DDPGTrackAgent(model), vec, rounds, seed)
+    return out

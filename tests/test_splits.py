@@ -64,3 +64,14 @@ def test_cross_fit_folds_partition_the_sessions() -> None:
         assert (labels == "validation").mean() == pytest.approx(0.1, abs=0.03)
     with pytest.raises(ValueError, match="folds"):
         cross_fit_specs(1)
+
+
+def test_train_halves_are_disjoint_and_keep_validation_and_test() -> None:
+    frame = sessions()
+    full = assign_splits(frame)
+    a = assign_splits(frame, SplitSpec(train_half=0))
+    b = assign_splits(frame, SplitSpec(train_half=1))
+    assert not ((a == "train") & (b == "train")).any()
+    np.testing.assert_array_equal((a == "train") | (b == "train"), full == "train")
+    np.testing.assert_array_equal(a == "test", full == "test")
+    assert (a == "train").mean() == pytest.approx(0.4, abs=0.04)

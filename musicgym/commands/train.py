@@ -29,8 +29,8 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-envs", type=int, default=8, help="sessions stepped together")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="where run folders are created")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="benchmark rounds of 64 held-out sessions per agent")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="benchmark passes over every held-out test session per agent")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -80,22 +80,36 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="independent seeds")
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for results.json/.md/.csv and results.png")
+    parser.add_argument("--no-robustness", action="store_true",
+                        help="skip the check on a simulator fitted on a disjoint half of the data")
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
     """Train one agent per seed and evaluate it and the baselines on held-out sessions."""
-    from agents.evaluation import summarize
+    from agents.evaluation import confidence_interval, summarize
     from agents.results import write_results
-    from agents.training import benchmark_run, train
+    from agents.training import benchmark_run, robustness_run, train
 
     per_seed: dict[str, list] = {}
     for seed in range(args.seeds):
         train_config, env_config = _configs(args, seed, args.out / "runs")
         model, _ = train(train_config, env_config)
-        for name, metrics in benchmark_run(model, env_config, args.rounds, seed).items():
+        results = benchmark_run(model, env_config, args.rounds, seed)
+        if not args.no_robustness:
+            results |= robustness_run(train_config, env_config, args.rounds, seed)
+        for name, metrics in results.items():
             per_seed.setdefault(name, []).append(metrics)
-    print(write_results(args.out, summarize(per_seed),
-                        {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data)}))
+    summary = summarize(per_seed)
+    meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data)}
+    if not args.no_robustness:
+        gaps = [a["not_skipped_rate"] - b["not_skipped_rate"]
+                for a, b in zip(per_seed["agent_sim_a"], per_seed["agent_sim_b"], strict=True)]
+        meta["robustness_gap"] = confidence_interval(gaps)
+    print(write_results(args.out, summary, meta))
+    if "robustness_gap" in meta:
+        gap = meta["robustness_gap"]
+        print(f"robustness: not-skipped rate in its own simulator minus in a simulator fitted on "
+              f"disjoint data: {gap['mean']:.3f} [{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]")
     return 0
 
 

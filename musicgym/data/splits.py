@@ -26,6 +26,9 @@ class SplitSpec:
     by: Literal["session", "date"] = "session"
     offset: float = 0.0
     """Rotates the hash units before the cut: fold k of K (offset k/K) tests its own share."""
+    train_half: int | None = None
+    """0 or 1: only that half of the training sessions is labelled train, the other half
+    "unused", so two simulators can be fitted on disjoint data (robustness checks)."""
 
     def __post_init__(self) -> None:
         for name in ("validation", "test"):
@@ -35,6 +38,8 @@ class SplitSpec:
         if self.validation + self.test >= 1.0:
             raise ValueError(f"validation + test ({self.validation + self.test}) must leave "
                              "sessions for training; use shares that sum to less than 1")
+        if self.train_half not in (None, 0, 1):
+            raise ValueError(f"train_half ({self.train_half}) must be None, 0 or 1")
         if not 0.0 <= self.offset < 1.0:
             raise ValueError(f"offset ({self.offset}) must be in [0, 1)")
         if self.by not in ("session", "date"):
@@ -82,6 +87,10 @@ def cross_fit_specs(folds: int, validation: float = 0.1) -> list[SplitSpec]:
 def _label(unit: np.ndarray, spec: SplitSpec) -> np.ndarray:
     labels = np.full(len(unit), "train", dtype=object)
     # rounding keeps 1 - 0.2 - 0.1 from landing a hair above 0.7
-    labels[unit >= round(1.0 - spec.test - spec.validation, 12)] = "validation"
+    cut = round(1.0 - spec.test - spec.validation, 12)
+    if spec.train_half is not None:
+        upper = unit >= cut / 2
+        labels[upper != bool(spec.train_half)] = "unused"
+    labels[unit >= cut] = "validation"
     labels[unit >= round(1.0 - spec.test, 12)] = "test"
     return labels

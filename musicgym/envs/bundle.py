@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from musicgym.data.loading import load_dataset
+from musicgym.data.splits import SplitSpec
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.decoder import ActionDecoder
 from musicgym.simulator.fast import NumpyResponse
@@ -49,7 +50,8 @@ def _unit_box(matrix: np.ndarray) -> tuple[np.ndarray, float]:
 def load_bundle(config: EnvConfig) -> SimulatorBundle:
     """Build (once per process) the simulator bundle for `config`."""
     dataset = load_dataset(config.data)
-    sim_config = SimulatorConfig(response=ResponseConfig(seed=config.seed))
+    sim_config = SimulatorConfig(response=ResponseConfig(seed=config.seed),
+                                 split=SplitSpec(train_half=config.simulator_half))
     simulator = load_or_fit(dataset, sim_config, progress=False)
     labels = dataset.split_labels(sim_config.split)
     log = dataset.log()

@@ -33,6 +33,9 @@ class EnvConfig:
     """Share of a logged session's opening tracks the user has heard at reset."""
     seed: int = 0
     """Seed of the simulator fit (not of episodes: `reset(seed=...)` seeds those)."""
+    simulator_half: int | None = None
+    """0 or 1: fit the simulator on that half of the training sessions only (two disjoint
+    simulators, to check that an agent does not just exploit one fit); None: all of them."""
     sessions: Literal["train", "validation", "test"] = "train"
     """Split whose logged sessions start episodes: agents train on "train" and are evaluated
     on "test", sessions that neither the simulator nor the agent saw."""
@@ -48,6 +51,8 @@ class EnvConfig:
             raise ValueError(f"decoding ({self.decoding!r}) must be one of {DECODINGS}")
         if self.min_plays < 1:
             raise ValueError(f"min_plays ({self.min_plays}) must be at least 1")
+        if self.simulator_half not in (None, 0, 1):
+            raise ValueError(f"simulator_half ({self.simulator_half}) must be None, 0 or 1")
         if self.sessions not in ("train", "validation", "test"):
             raise ValueError(f"sessions ({self.sessions!r}) must be 'train', 'validation' or "
                              "'test'")

@@ -90,6 +90,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | decoding | "dot" | or "nearest" |
     | history_fraction | 0.5 | share of the logged session heard at reset |
     | seed | 0 | seed of the simulator fit |
+    | simulator_half | None | 0 or 1: simulator fitted on that half of the training sessions |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
 
     ## Version History

@@ -15,6 +15,7 @@ from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
 from musicgym.envs.bundle import SimulatorBundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.observation import ObservationLayout
+from musicgym.simulator.sampler import DrawnSessions
 
 BLAS = ThreadpoolController()
 """The env's matrices are small: multithreaded BLAS on them is slower (much slower when the
@@ -39,13 +40,19 @@ class SessionBatch:
         self.logged = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
         self.state = np.zeros((n, bundle.response.hidden), np.float32)
 
-    def reset(self, index: np.ndarray, rng: np.random.Generator) -> None:
-        """Start new sessions in the slots `index`, from logged sessions drawn with `rng`."""
-        with BLAS.limit(limits=1, user_api="blas"):
-            self._reset(index, rng)
+    def reset(self, index: np.ndarray, rng: np.random.Generator,
+              logged: np.ndarray | None = None) -> None:
+        """Start new sessions in the slots `index`, from logged sessions drawn with `rng`.
 
-    def _reset(self, index: np.ndarray, rng: np.random.Generator) -> None:
-        drawn = self.bundle.sampler.draw(rng, len(index))
+        With `logged` (rows of the sampler's sessions, one per slot), start from those instead:
+        evaluation replays the same held-out sessions for every agent.
+        """
+        sampler = self.bundle.sampler
+        drawn = sampler.draw(rng, len(index)) if logged is None else sampler.take(logged)
+        with BLAS.limit(limits=1, user_api="blas"):
+            self._reset(np.asarray(index), drawn)
+
+    def _reset(self, index: np.ndarray, drawn: DrawnSessions) -> None:
         model = self.bundle.response
         history = drawn.history_length
         state = model.initial_state(drawn.context)
