@@ -17,7 +17,6 @@ from typing import Any, Literal
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import ContinuousCritic
@@ -28,6 +27,7 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
+from agents.algorithms import ALGORITHMS
 from musicgym.data.schema import OUTCOMES
 from musicgym.envs.observation import POSITION_PARTS, ObservationLayout
 from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
@@ -48,7 +48,6 @@ TUNED_HYPERPARAMETERS: dict[str, Any] = {
 """Our default guess: faster actor and target updates, shorter horizon (sessions are short)."""
 
 PRESETS = {"seed": SEED_HYPERPARAMETERS, "tuned": TUNED_HYPERPARAMETERS}
-ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
 
 class HistoryEncoder(BaseFeaturesExtractor):

@@ -23,8 +23,6 @@ from musicgym.envs.config import EnvConfig
 from musicgym.envs.sessions import SessionBatch
 from musicgym.simulator.inputs import encode_context
 
-ALGORITHMS = ("ddpg", "td3", "sac")
-
 
 class UnknownTracksError(KeyError):
     """History tracks the recommender's simulator has never seen."""

@@ -17,19 +17,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
 import musicgym
+from agents.algorithms import ALGORITHMS
 from agents.evaluation import evaluate
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
-
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC}
 
 
 def algorithm_class(name: str) -> type[BaseAlgorithm]:

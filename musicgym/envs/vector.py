@@ -103,10 +103,13 @@ class SB3VecEnv(VecEnv):
         out = sessions.step(protos.reshape(env.num_envs, -1, env.dim), env.np_random)
         obs = sessions.observation()
         dones = sessions.done.copy()
-        infos: list[dict[str, Any]] = [{} for _ in range(env.num_envs)]
+        # the played tracks' vectors: algorithms in agents/algorithms.py learn from these
+        effective = env.bundle.vectors[out["tracks"]].reshape(env.num_envs, -1)
+        infos: list[dict[str, Any]] = [{"effective_action": effective[i]}
+                                       for i in range(env.num_envs)]
         ended = np.flatnonzero(dones)
         for i in ended:
-            infos[i] = {"terminal_observation": obs[i], "TimeLimit.truncated": True}
+            infos[i] |= {"terminal_observation": obs[i], "TimeLimit.truncated": True}
         if len(ended):
             sessions.reset(ended, env.np_random)
             obs = sessions.observation()
