@@ -47,6 +47,7 @@ class NumpyResponse:
         self.taste_w, self.taste_b = w["taste.weight"].T.copy(), w["taste.bias"]
         self._head_tables(w, model.stats, d)
         self.inv_temperature = np.float32(np.exp(-w["log_temperature"]))
+        self.output_bias = w["output_bias"].astype(np.float32)
 
     def _head_tables(self, w: dict[str, np.ndarray], stats: TrackStats, d: int) -> None:
         w1 = w["head.0.weight"].T
@@ -92,7 +93,8 @@ class NumpyResponse:
         hidden = (state @ self.w_state + self.track_head[candidates]
                   + (taste * self.embeddings[candidates]) @ self.w_match
                   + context @ self.w_ctx + self.position_head[pos, length])
-        logits = (np.maximum(hidden, 0.0) @ self.w2 + self.b2) * self.inv_temperature
+        logits = ((np.maximum(hidden, 0.0) @ self.w2 + self.b2) * self.inv_temperature
+                  + self.output_bias)
         logits -= logits.max(axis=-1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=-1, keepdims=True)

@@ -20,7 +20,7 @@ from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
 from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Bumped whenever the network's inputs or layers change, so old fits are refitted."""
 
 
@@ -141,7 +141,7 @@ def _validation_logits(net: ResponseNet, val: PackedSessions, stats: TrackStats
         for hidden in (False, True):
             outcome_in = hide_outcomes(val.outcomes, val.mask, np.full(len(val), hidden))
             raw = net.sequence_logits(*_tensors(val, outcome_in, stats, slice(None)))
-            logits.append(raw[mask] * net.log_temperature.exp())
+            logits.append((raw[mask] - net.output_bias) * net.log_temperature.exp())
     return torch.cat(logits), torch.cat([target, target])
 
 
@@ -187,6 +187,7 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
                 break
     net.load_state_dict(best_state)
     _fit_temperature(net, val, stats)
+    _fit_output_bias(net, train, val, stats)
     return ResponseModel(net.eval(), stats, config, meta)
 
 
@@ -197,3 +198,39 @@ def _fit_temperature(net: ResponseNet, val: PackedSessions, stats: TrackStats) -
     losses = [float(nn.functional.cross_entropy(logits / np.exp(t), target)) for t in grid]
     with torch.no_grad():
         net.log_temperature.fill_(float(grid[int(np.argmin(losses))]))
+
+
+def _fit_output_bias(net: ResponseNet, train: PackedSessions, val: PackedSessions,
+                     stats: TrackStats) -> None:
+    """Refit the 4 output biases (temperature fixed) on training and validation rows.
+
+    The early-stopped snapshot of a noisy optimizer is off in its class shares by up to a few
+    points; free-running rollouts amplify that through the skip-history feedback. Four numbers
+    fitted on all training rows (outcomes shown and hidden, own label left out of the track
+    statistics) put the shares back without touching the ranking.
+    """
+    temperature = net.log_temperature.exp()
+    logits, target = _validation_logits(net, val, stats)
+    parts, targets = [logits / temperature], [target]
+    with torch.no_grad():
+        for hidden in (False, True):
+            outcome_in = hide_outcomes(train.outcomes, train.mask, np.full(len(train), hidden))
+            for start in range(0, len(train), 2048):
+                part = slice(start, start + 2048)
+                raw = net.sequence_logits(*_tensors(train, outcome_in, stats, part, own=True))
+                mask = torch.as_tensor(train.mask[part])
+                parts.append(raw[mask] - net.output_bias)
+                targets.append(torch.as_tensor(train.outcomes[part])[mask])
+    logits, target = torch.cat(parts), torch.cat(targets)
+    bias = torch.zeros(logits.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], max_iter=100)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(logits + bias, target)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        net.output_bias.copy_(bias - bias.mean())

@@ -68,6 +68,8 @@ class ResponseNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(head_in, hidden), nn.ReLU(),
                                   nn.Linear(hidden, N_OUTCOMES))
         self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=False)
+        # refitted after training so the class shares match the training data (see model.py)
+        self.output_bias = nn.Parameter(torch.zeros(N_OUTCOMES), requires_grad=False)
 
     def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor,
                    context: torch.Tensor) -> torch.Tensor:
@@ -93,7 +95,7 @@ class ResponseNet(nn.Module):
         """Outcome logits [..., 4] for candidates [...] given states and inputs with [..., F]."""
         emb = self.embeddings[candidates]
         x = torch.cat([state, emb, self.taste(state) * emb, stats, context, position], dim=-1)
-        return self.head(x) / self.log_temperature.exp()
+        return self.head(x) / self.log_temperature.exp() + self.output_bias
 
     def sequence_logits(self, tracks: torch.Tensor, outcome_inputs: torch.Tensor,
                         stats: torch.Tensor, context: torch.Tensor,
