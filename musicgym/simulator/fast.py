@@ -13,6 +13,7 @@ from musicgym.data.schema import MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import (
     CONTEXT_DIM,
     POSITION_DIM,
+    POSITION_ONEHOT,
     STATS_DIM,
     TrackStats,
     position_features,
@@ -47,7 +48,6 @@ class NumpyResponse:
         self.taste_w, self.taste_b = w["taste.weight"].T.copy(), w["taste.bias"]
         self._head_tables(w, model.stats, d)
         self.inv_temperature = np.float32(np.exp(-w["log_temperature"]))
-        self.output_bias = w["output_bias"].astype(np.float32)
 
     def _head_tables(self, w: dict[str, np.ndarray], stats: TrackStats, d: int) -> None:
         w1 = w["head.0.weight"].T
@@ -60,7 +60,9 @@ class NumpyResponse:
         self.w_state, self.w_match, self.w_ctx = w_state.copy(), w_match.copy(), w_ctx.copy()
         grid = np.arange(MAX_SESSION_LENGTH + 2)
         pos, length = np.meshgrid(grid, grid, indexing="ij")
-        self.position_head = (position_features(pos, length) @ w_pos).astype(np.float32)
+        features = position_features(pos, length)
+        self.position_head = (features @ w_pos).astype(np.float32)
+        self.position_bias = (features[..., POSITION_ONEHOT] @ w["output_bias"]).astype(np.float32)
         self.w2, self.b2 = w["head.2.weight"].T.copy(), w["head.2.bias"]
 
     @property
@@ -94,7 +96,7 @@ class NumpyResponse:
                   + (taste * self.embeddings[candidates]) @ self.w_match
                   + context @ self.w_ctx + self.position_head[pos, length])
         logits = ((np.maximum(hidden, 0.0) @ self.w2 + self.b2) * self.inv_temperature
-                  + self.output_bias)
+                  + self.position_bias[pos, length])
         logits -= logits.max(axis=-1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=-1, keepdims=True)

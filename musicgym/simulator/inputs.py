@@ -59,6 +59,8 @@ def position_features(position: np.ndarray, session_length: np.ndarray) -> np.nd
 
 
 POSITION_DIM = 4 + MAX_SESSION_LENGTH
+POSITION_ONEHOT = slice(4, 4 + MAX_SESSION_LENGTH)
+"""Where the position one-hot (positions 1..20) sits in `position_features`."""
 STATS_DIM = 2
 
 

@@ -17,10 +17,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from musicgym.artifacts import atomic_dir, read_manifest, write_json
+from musicgym.data.schema import MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
-from musicgym.simulator.response import ResponseConfig, ResponseNet, hide_outcomes
+from musicgym.simulator.response import N_OUTCOMES, ResponseConfig, ResponseNet, hide_outcomes
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 """Bumped whenever the network's inputs or layers change, so old fits are refitted."""
 
 
@@ -140,8 +141,9 @@ def _validation_logits(net: ResponseNet, val: PackedSessions, stats: TrackStats
     with torch.no_grad():
         for hidden in (False, True):
             outcome_in = hide_outcomes(val.outcomes, val.mask, np.full(len(val), hidden))
-            raw = net.sequence_logits(*_tensors(val, outcome_in, stats, slice(None)))
-            logits.append((raw[mask] - net.output_bias) * net.log_temperature.exp())
+            raw = net.sequence_logits(*_tensors(val, outcome_in, stats, slice(None)),
+                                      with_bias=False)
+            logits.append(raw[mask] * net.log_temperature.exp())
     return torch.cat(logits), torch.cat([target, target])
 
 
@@ -202,35 +204,42 @@ def _fit_temperature(net: ResponseNet, val: PackedSessions, stats: TrackStats) -
 
 def _fit_output_bias(net: ResponseNet, train: PackedSessions, val: PackedSessions,
                      stats: TrackStats) -> None:
-    """Refit the 4 output biases (temperature fixed) on training and validation rows.
+    """Refit the output biases of each position (temperature fixed) on training rows.
 
-    The early-stopped snapshot of a noisy optimizer is off in its class shares by up to a few
-    points; free-running rollouts amplify that through the skip-history feedback. Four numbers
-    fitted on all training rows (outcomes shown and hidden, own label left out of the track
-    statistics) put the shares back without touching the ranking.
+    The early-stopped snapshot of a noisy optimizer is off in its class shares by a few points,
+    more at some positions (the last one) than others; free-running rollouts amplify that
+    through the skip-history feedback. 20 x 4 numbers fitted on all training and validation
+    rows (outcomes shown and hidden, own label left out of the track statistics) put the
+    shares back without changing how candidates rank at a position.
     """
-    temperature = net.log_temperature.exp()
-    logits, target = _validation_logits(net, val, stats)
-    parts, targets = [logits / temperature], [target]
+    parts, targets, slots = [], [], []
     with torch.no_grad():
-        for hidden in (False, True):
-            outcome_in = hide_outcomes(train.outcomes, train.mask, np.full(len(train), hidden))
-            for start in range(0, len(train), 2048):
-                part = slice(start, start + 2048)
-                raw = net.sequence_logits(*_tensors(train, outcome_in, stats, part, own=True))
-                mask = torch.as_tensor(train.mask[part])
-                parts.append(raw[mask] - net.output_bias)
-                targets.append(torch.as_tensor(train.outcomes[part])[mask])
-    logits, target = torch.cat(parts), torch.cat(targets)
-    bias = torch.zeros(logits.shape[1], requires_grad=True)
-    optimizer = torch.optim.LBFGS([bias], max_iter=100)
+        for packed, own in ((train, True), (val, False)):
+            for hidden in (False, True):
+                outcome_in = hide_outcomes(packed.outcomes, packed.mask,
+                                           np.full(len(packed), hidden))
+                for start in range(0, len(packed), 2048):
+                    part = slice(start, start + 2048)
+                    raw = net.sequence_logits(*_tensors(packed, outcome_in, stats, part, own),
+                                              with_bias=False)
+                    mask = packed.mask[part]
+                    parts.append(raw[torch.as_tensor(mask)])
+                    targets.append(torch.as_tensor(packed.outcomes[part][mask]))
+                    slots.append(torch.as_tensor(np.clip(packed.positions[part][mask], 1,
+                                                         MAX_SESSION_LENGTH) - 1))
+    # float64: the fit must not depend on the order of multithreaded float32 sums
+    logits, target, slot = torch.cat(parts).double(), torch.cat(targets), torch.cat(slots)
+    bias = torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([bias], max_iter=200)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(logits + bias, target)
+        # a light ridge keeps positions with few rows near the overall correction
+        loss = (nn.functional.cross_entropy(logits + bias[slot], target)
+                + 1e-3 * (bias - bias.mean(dim=0)).pow(2).sum())
         loss.backward()
         return loss
 
     optimizer.step(closure)
     with torch.no_grad():
-        net.output_bias.copy_(bias - bias.mean())
+        net.output_bias.copy_((bias - bias.mean(dim=1, keepdim=True)).float())

@@ -14,7 +14,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from musicgym.simulator.inputs import CONTEXT_DIM, POSITION_DIM, STATS_DIM, UNKNOWN_OUTCOME
+from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.simulator.inputs import (
+    CONTEXT_DIM,
+    POSITION_DIM,
+    POSITION_ONEHOT,
+    STATS_DIM,
+    UNKNOWN_OUTCOME,
+)
 
 N_OUTCOMES = 4
 
@@ -69,7 +76,9 @@ class ResponseNet(nn.Module):
                                   nn.Linear(hidden, N_OUTCOMES))
         self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=False)
         # refitted after training so the class shares match the training data (see model.py)
-        self.output_bias = nn.Parameter(torch.zeros(N_OUTCOMES), requires_grad=False)
+        # per-position output biases, refitted after training (see model._fit_output_bias)
+        self.output_bias = nn.Parameter(torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES),
+                                        requires_grad=False)
 
     def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor,
                    context: torch.Tensor) -> torch.Tensor:
@@ -91,22 +100,26 @@ class ResponseNet(nn.Module):
         return (1.0 - update) * candidate + update * state
 
     def logits(self, state: torch.Tensor, candidates: torch.Tensor, stats: torch.Tensor,
-               context: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+               context: torch.Tensor, position: torch.Tensor,
+               with_bias: bool = True) -> torch.Tensor:
         """Outcome logits [..., 4] for candidates [...] given states and inputs with [..., F]."""
         emb = self.embeddings[candidates]
         x = torch.cat([state, emb, self.taste(state) * emb, stats, context, position], dim=-1)
-        return self.head(x) / self.log_temperature.exp() + self.output_bias
+        out = self.head(x) / self.log_temperature.exp()
+        if with_bias:
+            out = out + position[..., POSITION_ONEHOT] @ self.output_bias
+        return out
 
     def sequence_logits(self, tracks: torch.Tensor, outcome_inputs: torch.Tensor,
                         stats: torch.Tensor, context: torch.Tensor,
-                        position: torch.Tensor) -> torch.Tensor:
+                        position: torch.Tensor, with_bias: bool = True) -> torch.Tensor:
         """Teacher-forced logits [B, T, 4]: step t is scored from the state after steps < t."""
         steps = tracks.shape[1]
         wide = context[:, None, :].expand(-1, steps, -1)
         start = self.initial(context)
         after, _ = self.gru(self.step_input(tracks, outcome_inputs, wide), start[None])
         before = torch.cat([start[:, None, :], after[:, :-1]], dim=1)
-        return self.logits(before, tracks, stats, wide, position)
+        return self.logits(before, tracks, stats, wide, position, with_bias)
 
 
 def hide_outcomes(outcomes: np.ndarray, mask: np.ndarray,
