@@ -17,12 +17,35 @@ from musicgym.envs.config import EnvConfig
 from musicgym.envs.observation import ObservationLayout
 from musicgym.simulator.sampler import DrawnSessions
 
-BLAS = ThreadpoolController()
-"""The env's matrices are small: multithreaded BLAS on them is slower (much slower when the
-cores are busy), so env steps run BLAS on one thread."""
+
+class OneBlasThread:
+    """Run BLAS on one thread inside the block, then restore the thread counts.
+
+    The env's matrices are small: multithreaded BLAS on them is slower (50x slower when the
+    cores are busy). threadpoolctl's `limit` re-reads library info on every call; this keeps the
+    library handles and costs two C calls per library.
+    """
+
+    def __init__(self) -> None:
+        self.libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+        self.saved: list[list[int]] = []  # a stack, so nested blocks restore correctly
+
+    def __enter__(self) -> None:
+        self.saved.append([lib.get_num_threads() for lib in self.libraries])
+        for lib in self.libraries:
+            lib.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, threads in zip(self.libraries, self.saved.pop(), strict=True):
+            lib.set_num_threads(threads)
+
+
+ONE_BLAS_THREAD = OneBlasThread()
 
 LISTEN_REWARD = np.array([0.0, 1 / 3, 2 / 3, 1.0])
 NOT_SKIPPED_REWARD = np.array([0.0, 0.0, 1.0, 1.0])
+ONEHOT = np.vstack([np.eye(len(OUTCOMES)), np.zeros(len(OUTCOMES))]).astype(np.float32)
+"""Outcome one-hot rows; the last, all zeros, stands for an empty history slot."""
 
 
 class SessionBatch:
@@ -39,6 +62,8 @@ class SessionBatch:
         self.context = np.zeros((n, self.layout.parts["context"][0]), np.float32)
         self.logged = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
         self.state = np.zeros((n, bundle.response.hidden), np.float32)
+        self._sessions = np.arange(n)[:, None]
+        self._steps = np.arange(config.history_length)[None, :]
 
     def reset(self, index: np.ndarray, rng: np.random.Generator,
               logged: np.ndarray | None = None) -> None:
@@ -49,7 +74,7 @@ class SessionBatch:
         """
         sampler = self.bundle.sampler
         drawn = sampler.draw(rng, len(index)) if logged is None else sampler.take(logged)
-        with BLAS.limit(limits=1, user_api="blas"):
+        with ONE_BLAS_THREAD:
             self._reset(np.asarray(index), drawn)
 
     def _reset(self, index: np.ndarray, drawn: DrawnSessions) -> None:
@@ -82,7 +107,7 @@ class SessionBatch:
         Only `active` sessions (default: all) hear their slate. Returns rewards [N] and, per
         slot, the tracks, outcomes (-1 for slots not played) and distances.
         """
-        with BLAS.limit(limits=1, user_api="blas"):
+        with ONE_BLAS_THREAD:
             tracks, distance = self.bundle.decoder.decode(protos, self.played)
             out = self._play(tracks, rng, active)
         return {**out, "distances": distance}
@@ -93,7 +118,7 @@ class SessionBatch:
 
         For agents that choose tracks directly (baselines); `step` decodes proto-vectors first.
         """
-        with BLAS.limit(limits=1, user_api="blas"):
+        with ONE_BLAS_THREAD:
             return self._play(np.asarray(tracks, np.int64), rng, active)
 
     def _play(self, tracks: np.ndarray, rng: np.random.Generator,
@@ -131,17 +156,16 @@ class SessionBatch:
     def observation(self) -> np.ndarray:
         """Flat observations [N, layout.size] (see `observation.py`)."""
         h = self.config.history_length
-        index = self.n_played[:, None] - h + np.arange(h)[None, :]
+        index = self.n_played[:, None] - h + self._steps
         valid = index >= 0
-        safe = np.clip(index, 0, MAX_SESSION_LENGTH - 1)
-        rows = np.take_along_axis(self.played, safe, axis=1)
-        emb = self.bundle.vectors[np.where(valid, rows, -1)] * valid[..., None]
-        onehot = np.eye(len(OUTCOMES), dtype=np.float32)[
-            np.take_along_axis(self.outcomes, safe, axis=1)] * valid[..., None]
+        safe = np.maximum(index, 0)
+        # invalid slots read the all-zero unknown-track vector and the all-zero outcome row
+        rows = np.where(valid, self.played[self._sessions, safe], -1)
+        outcomes = np.where(valid, self.outcomes[self._sessions, safe], len(OUTCOMES))
         position = np.stack([(self.n_played + 1) / MAX_SESSION_LENGTH,
                              (self.length - self.n_played) / MAX_SESSION_LENGTH], axis=1)
-        parts = [emb.reshape(self.n, -1), onehot.reshape(self.n, -1), valid, self.context,
-                 position]
+        parts = [self.bundle.vectors[rows].reshape(self.n, -1),
+                 ONEHOT[outcomes].reshape(self.n, -1), valid, self.context, position]
         return np.concatenate(parts, axis=1, dtype=np.float32)
 
 

@@ -90,8 +90,8 @@ class NumpyResponse:
         """Outcome probabilities [B, 4] of one candidate track per session."""
         taste = state @ self.taste_w + self.taste_b
         top = MAX_SESSION_LENGTH + 1
-        pos = np.clip(position, 0, top)
-        length = np.clip(session_length, 0, top)
+        pos = np.minimum(position, top)
+        length = np.minimum(session_length, top)
         hidden = (state @ self.w_state + self.track_head[candidates]
                   + (taste * self.embeddings[candidates]) @ self.w_match
                   + context @ self.w_ctx + self.position_head[pos, length])
