@@ -80,8 +80,20 @@ class TqdmCallback(BaseCallback):
 
 
 def run_folder(config: TrainConfig) -> Path:
-    """A new run folder named `{env_id}__{exp_name}__{seed}__{unix time}`."""
-    return Path(config.runs_dir) / f"{ENV_ID}__{config.exp_name}__{config.seed}__{int(time.time())}"
+    """Create and return a new run folder `{env_id}__{exp_name}__{seed}__{unix time}`.
+
+    Two runs started in the same second get `-1`, `-2`, ... suffixes instead of colliding.
+    """
+    base = f"{ENV_ID}__{config.exp_name}__{config.seed}__{int(time.time())}"
+    Path(config.runs_dir).mkdir(parents=True, exist_ok=True)
+    for attempt in range(1000):
+        folder = Path(config.runs_dir) / (base if attempt == 0 else f"{base}-{attempt}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{config.runs_dir}: could not create a new run folder for {base}")
 
 
 def save_model(model: BaseAlgorithm, path: Path) -> None:
@@ -97,7 +109,6 @@ def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Pa
 
     torch.set_num_threads(config.torch_threads)
     run = run_folder(config)
-    run.mkdir(parents=True, exist_ok=False)
     env_config = replace(env_config, sessions="train")
     # VecMonitor records episode returns for the logs and for EvalCallback
     venv = VecMonitor(SB3VecEnv(MusicRecVectorEnv(config.num_envs, **asdict(env_config))))

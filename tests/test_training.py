@@ -114,3 +114,11 @@ def test_ddpg_learns_to_beat_random(tmp_path: Path) -> None:
     model, _ = train(config, EnvConfig())
     results = benchmark_run(model, EnvConfig(), rounds=1, seed=1, num_envs=64)
     assert results["agent"]["not_skipped_rate"] > results["random"]["not_skipped_rate"] + 0.08
+
+
+def test_run_folders_started_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
+    from agents.training import run_folder
+
+    config = TrainConfig(runs_dir=tmp_path)
+    folders = {run_folder(config) for _ in range(3)}
+    assert len(folders) == 3 and all(f.is_dir() for f in folders)
