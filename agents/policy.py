@@ -184,15 +184,17 @@ def _rec_parameters(policy: Any, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class RecPolicy(TD3Policy):
-    """DDPG/TD3 policy: `RecActor` and `RecCritic` over their own `HistoryEncoder`s.
+class _RecNetworks:
+    """What the DDPG/TD3 and SAC policies share: the encoder, `RecCritic`, saved parameters.
+
+    A mixin placed before the SB3 policy class, whose `__init__` it extends.
 
     :param history_length: history slots in the observation (the env's `layout`)
     :param dim: embedding dimension of the env
     :param encoder_hidden: size of the GRU and of the state vector
     :param actor_lr_ratio: actor learning rate / critic learning rate
     :param net_arch: the actor's and critics' MLPs over the state vector
-    :param kwargs: other `TD3Policy` parameters (n_critics, optimizer_class, ...)
+    :param kwargs: other parameters of the SB3 policy (n_critics, optimizer_class, ...)
     """
 
     def __init__(self, observation_space: spaces.Box, action_space: spaces.Box,
@@ -206,46 +208,33 @@ class RecPolicy(TD3Policy):
                                                     "hidden": encoder_hidden}, **kwargs)
         self.actor_lr_ratio = actor_lr_ratio
         LearningRateScale(actor_lr_ratio).attach(self.actor.optimizer)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecCritic:
+        """A `RecCritic` with a new (or the given) encoder."""
+        kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return RecCritic(**kwargs).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return _rec_parameters(self, super()._get_constructor_parameters())
+
+
+class RecPolicy(_RecNetworks, TD3Policy):
+    """DDPG/TD3 policy: `RecActor` and `RecCritic` over their own `HistoryEncoder`s.
+
+    Parameters as `_RecNetworks`; `kwargs` go to `TD3Policy`.
+    """
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecActor:
         """A `RecActor` with a new (or the given) encoder."""
         kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return RecActor(**kwargs).to(self.device)
 
-    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecCritic:
-        """A `RecCritic` with a new (or the given) encoder."""
-        kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return RecCritic(**kwargs).to(self.device)
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return _rec_parameters(self, super()._get_constructor_parameters())
-
-
-class RecSACPolicy(SACPolicy):
+class RecSACPolicy(_RecNetworks, SACPolicy):
     """SAC policy: SB3's squashed-Gaussian actor and `RecCritic`, each over a `HistoryEncoder`.
 
-    Parameters as `RecPolicy`; `kwargs` go to `SACPolicy` (use_sde, log_std_init, ...).
+    Parameters as `_RecNetworks`; `kwargs` go to `SACPolicy` (use_sde, log_std_init, ...).
     """
-
-    def __init__(self, observation_space: spaces.Box, action_space: spaces.Box,
-                 lr_schedule: Schedule, history_length: int = 10, dim: int = 16,
-                 encoder_hidden: int = 64, actor_lr_ratio: float = 1.0,
-                 net_arch: list[int] | dict[str, list[int]] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(observation_space, action_space, lr_schedule,
-                         net_arch or DEFAULT_NET_ARCH, features_extractor_class=HistoryEncoder,
-                         features_extractor_kwargs={"history_length": history_length, "dim": dim,
-                                                    "hidden": encoder_hidden}, **kwargs)
-        self.actor_lr_ratio = actor_lr_ratio
-        LearningRateScale(actor_lr_ratio).attach(self.actor.optimizer)
-
-    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecCritic:
-        """A `RecCritic` with a new (or the given) encoder."""
-        kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return RecCritic(**kwargs).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return _rec_parameters(self, super()._get_constructor_parameters())
 
 
 def _layout_of(env: Any) -> ObservationLayout:
