@@ -26,7 +26,7 @@ class EffectiveActionMixin:
         effective = [info.get("effective_action") for info in infos]
         if all(e is not None for e in effective):
             buffer_action = np.stack(effective).astype(buffer_action.dtype)
-        super()._store_transition(replay_buffer, buffer_action, new_obs, reward,  # type: ignore[misc]
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward,
                                   dones, infos)
 
 
