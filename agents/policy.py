@@ -20,7 +20,8 @@ from gymnasium import spaces
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.preprocessing import get_action_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.sac.policies import SACPolicy
@@ -88,13 +89,31 @@ class RecActor(Actor):
     """Deterministic actor: state vector -> slate_size proto-vectors in [-1, 1] (tanh).
 
     The last layer starts small (as in the DDPG paper) so early protos do not saturate tanh.
+    With `anchors` ([M, dim] track vectors), each proto-vector is instead a softmax-weighted
+    mean of the anchors: it stays inside the region real tracks occupy, where a tanh actor
+    drifts to the empty corners of the box and recommends the same tracks to everyone.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, anchors: list[list[float]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if anchors is not None:
+            table = th.as_tensor(np.asarray(anchors, np.float32))
+            self.register_buffer("anchors", table)
+            slots = get_action_dim(self.action_space) // table.shape[1]
+            self.mu = nn.Sequential(*create_mlp(self.features_dim, slots * len(table),
+                                                self.net_arch, self.activation_fn))
         last = [m for m in self.mu if isinstance(m, nn.Linear)][-1]
         nn.init.uniform_(last.weight, -3e-3, 3e-3)
         nn.init.zeros_(last.bias)
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        """Proto-vectors [B, K*dim]."""
+        out = super().forward(obs)
+        if not hasattr(self, "anchors"):
+            return out
+        weights = th.softmax(out.reshape(len(out), -1, len(self.anchors)), dim=-1)
+        return (weights @ self.anchors).reshape(len(out), -1)
 
 
 class QHead(nn.Module):
@@ -181,6 +200,8 @@ def _rec_parameters(policy: Any, data: dict[str, Any]) -> dict[str, Any]:
     data.pop("features_extractor_class")
     data.update(history_length=enc["history_length"], dim=enc["dim"],
                 encoder_hidden=enc["hidden"], actor_lr_ratio=policy.actor_lr_ratio)
+    if getattr(policy, "anchors", None) is not None:
+        data["anchors"] = policy.anchors
     return data
 
 
@@ -224,10 +245,15 @@ class RecPolicy(_RecNetworks, TD3Policy):
     Parameters as `_RecNetworks`; `kwargs` go to `TD3Policy`.
     """
 
+    def __init__(self, *args: Any, anchors: list[list[float]] | None = None,
+                 **kwargs: Any) -> None:
+        self.anchors = anchors  # read by make_actor during super().__init__
+        super().__init__(*args, **kwargs)
+
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecActor:
         """A `RecActor` with a new (or the given) encoder."""
         kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return RecActor(**kwargs).to(self.device)
+        return RecActor(**kwargs, anchors=self.anchors).to(self.device)
 
 
 class RecSACPolicy(_RecNetworks, SACPolicy):
@@ -242,6 +268,18 @@ def _layout_of(env: Any) -> ObservationLayout:
     if isinstance(env, VecEnv):
         return env.get_attr("layout")[0]
     return env.unwrapped.layout
+
+
+ANCHORS = 256
+"""How many of the most-played catalog tracks span the actor's proto-vectors."""
+
+
+def _anchors(env: Any, n: int) -> list[list[float]]:
+    """Action-space vectors of the n most-played catalog tracks."""
+    bundle = env.get_attr("bundle")[0] if isinstance(env, VecEnv) else env.unwrapped.bundle
+    plays = bundle.simulator.response.stats.plays[bundle.decoder.rows]
+    top = np.argsort(-plays, kind="stable")[:n]
+    return bundle.decoder.vectors[top].tolist()
 
 
 def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tuned",
@@ -272,6 +310,7 @@ def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tun
     kwargs.update(overrides)
     if algo != "sac":
         kwargs.setdefault("action_noise", _noise(noise, env.action_space.shape[0], noise_sigma))
+        policy_kwargs.setdefault("anchors", _anchors(env, ANCHORS))
     policy = RecSACPolicy if algo == "sac" else RecPolicy
     return ALGORITHMS[algo](policy, env, policy_kwargs=policy_kwargs, seed=seed, **kwargs)
 
