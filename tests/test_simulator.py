@@ -95,6 +95,31 @@ def test_rollouts_are_seeded(dataset, simulator) -> None:
     assert (a[packed.mask] != c[packed.mask]).any()
 
 
+def test_challenge_decisions_are_seeded_blind_and_second_half_only(dataset, simulator) -> None:
+    from musicgym.simulator.challenge import blind_decisions
+
+    packed = pack_for(simulator, dataset.log(split="test"))
+    model = simulator.response
+    p_blind = model.predict_sessions(packed, hide_second_half=True)[..., :2].sum(axis=-1)
+
+    def decide(sessions, seed: int) -> np.ndarray:
+        return blind_decisions([model, model], sessions, p_blind, np.random.default_rng(seed),
+                               samples=32)
+
+    a = decide(packed, 0)
+    steps = np.arange(20)[None, :]
+    second = packed.mask & (steps >= (packed.mask.sum(axis=1) // 2)[:, None])
+    assert not a[~second].any() and a[second].any() and not a[second].all()
+    np.testing.assert_array_equal(a, decide(packed, 0))
+    # the first prediction of each second half is the blind marginal's
+    first = second & ~np.roll(second, 1, axis=1)
+    np.testing.assert_array_equal(a[first], p_blind[first] >= 0.5)
+    perturbed = packed.__class__(**{**packed.__dict__,
+                                    "outcomes": np.where(second, 3 - packed.outcomes,
+                                                         packed.outcomes)})
+    np.testing.assert_array_equal(a, decide(perturbed, 0))
+
+
 def test_unknown_tracks_map_to_the_unknown_row(simulator) -> None:
     rows = simulator.rows(np.array([simulator.embeddings.ids[0], "t_not-a-track"]))
     assert rows.tolist() == [0, simulator.unknown_row]
@@ -122,6 +147,9 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
                                       "first_half_majority"}
     assert 0.0 < result.predictors["model"]["maa"] < 1.0
     assert result.rollout["gaps"]["max_mix_gap"] < 0.2
+    pooled = evaluate(simulator, dataset.log(split="test"), np.random.default_rng(0),
+                      members=[simulator])
+    assert 0.0 < pooled.predictors["model"]["maa"] < 1.0
 
 
 def test_numpy_inference_matches_torch(dataset, simulator) -> None:

@@ -2,8 +2,9 @@
 
 Three views: the challenge protocol (second half predicted blind), teacher-forced probabilities
 (log-loss, AUC, calibration), and free-running rollouts over the logged track sequences where
-the simulator samples every outcome itself. On synthetic data, the fitted P(skip_2) is also
-compared with the generator's true probabilities.
+the simulator samples every outcome itself. The challenge's 0/1 predictions are chosen for
+expected average accuracy from sampled second halves (see `challenge`). On synthetic data, the
+fitted P(skip_2) is also compared with the generator's true probabilities.
 
 `predict` runs one simulator over one set of held-out sessions; `summarize` scores one or more
 such sets together, so K cross-fitted simulators, each on its own held-out fold, are scored as
@@ -12,12 +13,14 @@ one evaluation over every session.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from musicgym.simulator import metrics
+from musicgym.simulator.challenge import blind_decisions
 from musicgym.simulator.fitting import FittedSimulator
 from musicgym.simulator.inputs import PackedSessions
 
@@ -44,6 +47,8 @@ class HeldOutPredictions:
     outcome: np.ndarray
     p_blind: np.ndarray
     """P(skip_2) with no outcome after the first half shown."""
+    decision: np.ndarray
+    """The challenge's 0/1 skip_2 predictions (second-half rows), chosen for expected AA."""
     p_forced: np.ndarray
     """P(skip_2) with every earlier outcome shown."""
     sampled: np.ndarray
@@ -81,22 +86,31 @@ def _p_skip2(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
-            replicates: int = 10, truth_p_skip2: np.ndarray | None = None) -> HeldOutPredictions:
+            replicates: int = 10, truth_p_skip2: np.ndarray | None = None,
+            members: Sequence[FittedSimulator] = (), samples: int = 256) -> HeldOutPredictions:
     """Run `simulator` over the sessions of `log` (a prepared log frame, sorted).
 
     Free-running rollouts are repeated `replicates` times, so the simulated statistics carry
-    little sampling noise of their own.
+    little sampling noise of their own. The challenge predictions (blind P(skip_2) and the 0/1
+    decisions, from `samples` sampled second halves per session) pool `simulator` with
+    `members`, further fits of the same data (other seeds), when given; everything else is
+    `simulator`'s own.
     """
     packed = pack_for(simulator, log)
     mask, counts = packed.mask, packed.mask.sum(axis=1)
-    response = simulator.response
+    responses = [s.response for s in (simulator, *members)]
+    # every member maps tracks to rows the same way (same data, same embeddings' ids)
+    p_blind = np.mean([r.predict_sessions(packed, hide_second_half=True)[..., :2].sum(axis=-1)
+                       for r in responses], axis=0)
+    decision = blind_decisions(responses, packed, p_blind, rng, samples)
     sampled = np.stack([rollout_outcomes(simulator, packed, rng)[mask]
                         for _ in range(replicates)])
     return HeldOutPredictions(
         session=packed.session_idx.repeat(counts), position=packed.positions[mask],
         length=packed.session_length.repeat(counts), outcome=packed.outcomes[mask],
-        p_blind=_p_skip2(response.predict_sessions(packed, hide_second_half=True), mask),
-        p_forced=_p_skip2(response.predict_sessions(packed, hide_second_half=False), mask),
+        p_blind=p_blind[mask], decision=decision[mask],
+        p_forced=_p_skip2(simulator.response.predict_sessions(packed, hide_second_half=False),
+                          mask),
         sampled=sampled, truth=truth_p_skip2)
 
 
@@ -108,7 +122,7 @@ def _concat(parts: list[HeldOutPredictions]) -> HeldOutPredictions:
         sessions.append(np.unique(part.session, return_inverse=True)[1] + offset)
         offset = sessions[-1].max(initial=offset - 1) + 1
     fields["session"] = np.concatenate(sessions)
-    for name in ("position", "length", "outcome", "p_blind", "p_forced"):
+    for name in ("position", "length", "outcome", "p_blind", "decision", "p_forced"):
         fields[name] = np.concatenate([getattr(p, name) for p in parts])
     fields["sampled"] = np.concatenate([p.sampled for p in parts], axis=1)
     truths = [p.truth for p in parts]
@@ -122,7 +136,7 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
     skip2 = h.outcome <= 1
     target = metrics.challenge_mask(h.position, h.length, h.session)
     predictors = {"model": metrics.predictor_metrics(h.p_blind[target], skip2[target],
-                                                     h.session[target])}
+                                                     h.session[target], h.decision[target])}
     for name, predictor in metrics.REFERENCES.items():
         p = predictor(h.session, h.position, h.length, skip2)
         predictors[name] = metrics.predictor_metrics(p, skip2[target], h.session[target])
@@ -147,6 +161,7 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
 
 
 def evaluate(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
-             truth_p_skip2: np.ndarray | None = None, replicates: int = 10) -> FidelityResult:
-    """Evaluate one simulator on the sessions of `log`."""
-    return summarize([predict(simulator, log, rng, replicates, truth_p_skip2)])
+             truth_p_skip2: np.ndarray | None = None, replicates: int = 10,
+             members: Sequence[FittedSimulator] = ()) -> FidelityResult:
+    """Evaluate one simulator (its challenge predictions pooled with `members`) on `log`."""
+    return summarize([predict(simulator, log, rng, replicates, truth_p_skip2, members)])

@@ -174,11 +174,16 @@ REFERENCES = {
 """The reference predictors by the name the fidelity report gives them."""
 
 
-def predictor_metrics(p_skip2: np.ndarray, truth: np.ndarray,
-                      session: np.ndarray) -> dict[str, float]:
-    """All headline metrics of one predictor over the rows to predict (decisions at p >= 0.5)."""
+def predictor_metrics(p_skip2: np.ndarray, truth: np.ndarray, session: np.ndarray,
+                      decisions: np.ndarray | None = None) -> dict[str, float]:
+    """All headline metrics of one predictor over the rows to predict.
+
+    MAA and first-prediction accuracy score `decisions` (0/1), by default p >= 0.5; the others
+    score the probabilities.
+    """
     p = np.asarray(p_skip2, float)
-    maa, first = mean_average_accuracy(p >= 0.5, truth, session)
+    maa, first = mean_average_accuracy(p >= 0.5 if decisions is None else decisions, truth,
+                                       session)
     return {"maa": maa, "first_prediction_accuracy": first, "log_loss": log_loss(p, truth),
             "auc": roc_auc(p, truth), "ece": expected_calibration_error(p, truth)}
 
