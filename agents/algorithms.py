@@ -18,7 +18,36 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 
 class EffectiveActionMixin:
-    """Replace the stored action by `info["effective_action"]` when every env reports one."""
+    """Replace the stored action by `info["effective_action"]` when every env reports one.
+
+    `explore_tracks` (0 to 1) is the share of slate slots that, while collecting experience,
+    recommend a catalog track drawn at random instead of the actor's choice (epsilon-greedy
+    over tracks), so the critic sees the whole catalog and not only the actor's neighbourhood.
+    """
+
+    def __init__(self, *args: Any, explore_tracks: float = 0.0, **kwargs: Any) -> None:
+        if not 0.0 <= explore_tracks <= 1.0:
+            raise ValueError(f"explore_tracks ({explore_tracks}) must be in [0, 1]")
+        self.explore_tracks = explore_tracks
+        self._track_rng: np.random.Generator | None = None
+        super().__init__(*args, **kwargs)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_track_rng"]
+
+    def _sample_action(self, learning_starts: int, action_noise: Any = None,
+                       n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
+        if self.explore_tracks <= 0.0 or self.num_timesteps < learning_starts:
+            return action, buffer_action
+        if self._track_rng is None:
+            self._track_rng = np.random.default_rng(self.seed)
+        catalog = self.env.get_attr("bundle")[0].decoder.vectors
+        slots = action.reshape(n_envs, -1, catalog.shape[1])
+        swap = self._track_rng.random(slots.shape[:2]) < self.explore_tracks
+        slots[swap] = catalog[self._track_rng.integers(len(catalog), size=int(swap.sum()))]
+        action = slots.reshape(action.shape)
+        return action, self.policy.scale_action(action)
 
     def _store_transition(self, replay_buffer: ReplayBuffer, buffer_action: np.ndarray,
                           new_obs: Any, reward: np.ndarray, dones: np.ndarray,

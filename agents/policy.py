@@ -20,7 +20,6 @@ from gymnasium import spaces
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.vec_env import VecEnv
@@ -44,9 +43,11 @@ SEED_HYPERPARAMETERS: dict[str, Any] = {
 
 TUNED_HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 1e-3, "tau": 0.005, "batch_size": 128, "gamma": 0.9,
-    "buffer_size": 100_000, "policy_kwargs": {"actor_lr_ratio": 1.0},
+    "buffer_size": 100_000, "explore_tracks": 0.3,
+    "policy_kwargs": {"actor_lr_ratio": 1.0, "critic_head": "bilinear"},
 }
-"""Our default guess: faster actor and target updates, shorter horizon (sessions are short)."""
+"""Faster actor and target updates, a shorter horizon (sessions are short), 30% of slots
+recommending a random track while training, and the bilinear critic."""
 
 PRESETS = {"seed": SEED_HYPERPARAMETERS, "tuned": TUNED_HYPERPARAMETERS}
 
@@ -86,23 +87,21 @@ class HistoryEncoder(BaseFeaturesExtractor):
 
 
 class RecActor(Actor):
-    """Deterministic actor: state vector -> slate_size proto-vectors in [-1, 1] (tanh).
+    """Deterministic actor: state vector -> slate_size proto-vectors.
 
-    The last layer starts small (as in the DDPG paper) so early protos do not saturate tanh.
-    With `anchors` ([M, dim] track vectors), each proto-vector is instead a softmax-weighted
-    mean of the anchors: it stays inside the region real tracks occupy, where a tanh actor
-    drifts to the empty corners of the box and recommends the same tracks to everyone.
+    With `unit` (the default), each proto-vector is the network's output scaled to unit
+    length. The env's "dot" decoding plays the track with the highest dot product with it, so
+    only its direction counts. A box-bounded tanh actor under a critic that is (near) linear
+    in the action drifts to a corner of the box, one of a few directions, and recommends the
+    same tracks to everyone; the best unit vector under the bilinear critic is instead the
+    critic's own taste direction for the state, which decodes to the critic's best track.
+    `unit=False` gives SB3's tanh actor. The last layer starts small, as in the DDPG paper.
     """
 
-    def __init__(self, *args: Any, anchors: list[list[float]] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, unit: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if anchors is not None:
-            table = th.as_tensor(np.asarray(anchors, np.float32))
-            self.register_buffer("anchors", table)
-            slots = get_action_dim(self.action_space) // table.shape[1]
-            self.mu = nn.Sequential(*create_mlp(self.features_dim, slots * len(table),
-                                                self.net_arch, self.activation_fn))
+        self.unit = unit
+        self.dim = self.features_extractor.layout.dim
         last = [m for m in self.mu if isinstance(m, nn.Linear)][-1]
         nn.init.uniform_(last.weight, -3e-3, 3e-3)
         nn.init.zeros_(last.bias)
@@ -110,10 +109,10 @@ class RecActor(Actor):
     def forward(self, obs: th.Tensor) -> th.Tensor:
         """Proto-vectors [B, K*dim]."""
         out = super().forward(obs)
-        if not hasattr(self, "anchors"):
+        if not self.unit:
             return out
-        weights = th.softmax(out.reshape(len(out), -1, len(self.anchors)), dim=-1)
-        return (weights @ self.anchors).reshape(len(out), -1)
+        protos = nn.functional.normalize(out.reshape(len(out), -1, self.dim), dim=-1)
+        return protos.reshape(len(out), -1)
 
 
 class QHead(nn.Module):
@@ -139,22 +138,48 @@ class QHead(nn.Module):
         return self.mlp(th.cat([features, actions, match], dim=1))
 
 
+class BilinearQHead(nn.Module):
+    """One Q-network linear in each slot's track vector: v(state) + sum_k taste(state) . a_k.
+
+    The simulator scores a track by a taste x embedding product, so the value of a track in a
+    state is close to linear in its vector: this head has that form, learns it from few
+    samples and, unlike an MLP over (state, action), does not invent peaks between tracks.
+    """
+
+    def __init__(self, features_dim: int, action_dim: int, dim: int, net_arch: list[int],
+                 activation_fn: type[nn.Module]) -> None:
+        super().__init__()
+        self.dim = dim
+        self.value = nn.Sequential(*create_mlp(features_dim, 1, net_arch, activation_fn))
+        self.taste = nn.Sequential(*create_mlp(features_dim, dim, net_arch, activation_fn))
+
+    def forward(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """Q-values [B, 1] of actions [B, K*dim] in states [B, features_dim]."""
+        protos = actions.reshape(len(actions), -1, self.dim)
+        match = (protos * self.taste(features)[:, None, :]).sum(dim=(1, 2))
+        return self.value(features) + match[:, None]
+
+
+Q_HEADS: dict[str, type[nn.Module]] = {"mlp": QHead, "bilinear": BilinearQHead}
+
+
 class RecCritic(ContinuousCritic):
     """n_critics Q-heads over the encoded state, each with an explicit taste x proto term."""
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Box,
                  net_arch: list[int], features_extractor: HistoryEncoder, features_dim: int,
                  activation_fn: type[nn.Module] = nn.ReLU, normalize_images: bool = True,
-                 n_critics: int = 2, share_features_extractor: bool = True) -> None:
+                 n_critics: int = 2, share_features_extractor: bool = True,
+                 head: str = "mlp") -> None:
         super().__init__(observation_space, action_space, net_arch, features_extractor,
                          features_dim, activation_fn, normalize_images, n_critics=0,
                          share_features_extractor=share_features_extractor)
         self.n_critics = n_critics
         dim, action_dim = features_extractor.layout.dim, int(np.prod(action_space.shape))
         for idx in range(n_critics):
-            head = QHead(features_dim, action_dim, dim, net_arch, activation_fn)
-            self.add_module(f"qf{idx}", head)
-            self.q_networks.append(head)
+            q = Q_HEADS[head](features_dim, action_dim, dim, net_arch, activation_fn)
+            self.add_module(f"qf{idx}", q)
+            self.q_networks.append(q)
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         """Q-values [B, 1] of every head."""
@@ -199,9 +224,10 @@ def _rec_parameters(policy: Any, data: dict[str, Any]) -> dict[str, Any]:
     enc = data.pop("features_extractor_kwargs")
     data.pop("features_extractor_class")
     data.update(history_length=enc["history_length"], dim=enc["dim"],
-                encoder_hidden=enc["hidden"], actor_lr_ratio=policy.actor_lr_ratio)
-    if getattr(policy, "anchors", None) is not None:
-        data["anchors"] = policy.anchors
+                encoder_hidden=enc["hidden"], actor_lr_ratio=policy.actor_lr_ratio,
+                critic_head=policy.critic_head)
+    if hasattr(policy, "unit_actions"):
+        data["unit_actions"] = policy.unit_actions
     return data
 
 
@@ -215,6 +241,7 @@ class _RecNetworks:
     :param encoder_hidden: size of the GRU and of the state vector
     :param actor_lr_ratio: actor learning rate / critic learning rate
     :param net_arch: the actor's and critics' MLPs over the state vector
+    :param critic_head: "bilinear" (`BilinearQHead`) or "mlp" (`QHead`)
     :param kwargs: other parameters of the SB3 policy (n_critics, optimizer_class, ...)
     """
 
@@ -222,7 +249,10 @@ class _RecNetworks:
                  lr_schedule: Schedule, history_length: int = 10, dim: int = 16,
                  encoder_hidden: int = 64, actor_lr_ratio: float = 1.0,
                  net_arch: list[int] | dict[str, list[int]] | None = None,
-                 **kwargs: Any) -> None:
+                 critic_head: str = "mlp", **kwargs: Any) -> None:
+        if critic_head not in Q_HEADS:
+            raise ValueError(f"critic_head ({critic_head!r}) must be one of {tuple(Q_HEADS)}")
+        self.critic_head = critic_head  # read by make_critic during super().__init__
         super().__init__(observation_space, action_space, lr_schedule,
                          net_arch or DEFAULT_NET_ARCH, features_extractor_class=HistoryEncoder,
                          features_extractor_kwargs={"history_length": history_length, "dim": dim,
@@ -233,7 +263,7 @@ class _RecNetworks:
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecCritic:
         """A `RecCritic` with a new (or the given) encoder."""
         kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return RecCritic(**kwargs).to(self.device)
+        return RecCritic(**kwargs, head=self.critic_head).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return _rec_parameters(self, super()._get_constructor_parameters())
@@ -242,18 +272,18 @@ class _RecNetworks:
 class RecPolicy(_RecNetworks, TD3Policy):
     """DDPG/TD3 policy: `RecActor` and `RecCritic` over their own `HistoryEncoder`s.
 
-    Parameters as `_RecNetworks`; `kwargs` go to `TD3Policy`.
+    Parameters as `_RecNetworks`, and `unit_actions`: proto-vectors of unit length (see
+    `RecActor`; False for SB3's tanh actor); `kwargs` go to `TD3Policy`.
     """
 
-    def __init__(self, *args: Any, anchors: list[list[float]] | None = None,
-                 **kwargs: Any) -> None:
-        self.anchors = anchors  # read by make_actor during super().__init__
+    def __init__(self, *args: Any, unit_actions: bool = True, **kwargs: Any) -> None:
+        self.unit_actions = unit_actions  # read by make_actor during super().__init__
         super().__init__(*args, **kwargs)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecActor:
         """A `RecActor` with a new (or the given) encoder."""
         kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return RecActor(**kwargs, anchors=self.anchors).to(self.device)
+        return RecActor(**kwargs, unit=self.unit_actions).to(self.device)
 
 
 class RecSACPolicy(_RecNetworks, SACPolicy):
@@ -268,18 +298,6 @@ def _layout_of(env: Any) -> ObservationLayout:
     if isinstance(env, VecEnv):
         return env.get_attr("layout")[0]
     return env.unwrapped.layout
-
-
-ANCHORS = 256
-"""How many of the most-played catalog tracks span the actor's proto-vectors."""
-
-
-def _anchors(env: Any, n: int) -> list[list[float]]:
-    """Action-space vectors of the n most-played catalog tracks."""
-    bundle = env.get_attr("bundle")[0] if isinstance(env, VecEnv) else env.unwrapped.bundle
-    plays = bundle.simulator.response.stats.plays[bundle.decoder.rows]
-    top = np.argsort(-plays, kind="stable")[:n]
-    return bundle.decoder.vectors[top].tolist()
 
 
 def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tuned",
@@ -310,7 +328,6 @@ def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tun
     kwargs.update(overrides)
     if algo != "sac":
         kwargs.setdefault("action_noise", _noise(noise, env.action_space.shape[0], noise_sigma))
-        policy_kwargs.setdefault("anchors", _anchors(env, ANCHORS))
     policy = RecSACPolicy if algo == "sac" else RecPolicy
     return ALGORITHMS[algo](policy, env, policy_kwargs=policy_kwargs, seed=seed, **kwargs)
 

@@ -108,7 +108,7 @@ def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Pa
     from agents.policy import make_agent
 
     torch.set_num_threads(config.torch_threads)
-    # tiny gradients (softmax over anchors) turn denormal and made training 4x slower
+    # tiny gradients turned denormal and made training 4x slower in some simulators
     torch.set_flush_denormal(True)
     run = run_folder(config)
     env_config = replace(env_config, sessions="train")

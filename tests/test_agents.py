@@ -84,10 +84,66 @@ def test_actor_outputs_slate_protos_in_the_box(vec: MusicRecVectorEnv, ddpg: DDP
     assert isinstance(ddpg.actor, RecActor) and isinstance(ddpg.critic, RecCritic)
     obs = th.as_tensor(fresh_obs(vec))
     with th.no_grad():
-        raw = ddpg.actor(obs * 5.0)  # far outside the observation box: tanh still bounds it
+        raw = ddpg.actor(obs * 5.0)  # far outside the observation box: still bounded
     assert raw.shape == (vec.num_envs, 3 * vec.dim)
     assert raw.abs().max() <= 1.0
     assert len(ddpg.critic.q_networks) == 1  # DDPG: one Q-head
+    plain = make_agent("ddpg", vec, seed=1, **{**SMALL, "policy_kwargs": {"unit_actions": False}})
+    assert not plain.actor.unit
+    with th.no_grad():
+        assert plain.actor(obs * 5.0).abs().max() <= 1.0  # tanh
+
+
+def test_actor_protos_are_unit_directions(vec: MusicRecVectorEnv, ddpg: DDPG) -> None:
+    obs = th.as_tensor(fresh_obs(vec, seed=7))
+    with th.no_grad():
+        protos = ddpg.actor(obs).reshape(vec.num_envs, 3, -1)
+    th.testing.assert_close(protos.norm(dim=-1), th.ones(vec.num_envs, 3))
+    # under the bilinear critic the best unit proto is the taste direction: any other unit
+    # vector scores lower
+    head = ddpg.critic.q_networks[0]
+    with th.no_grad():
+        features = ddpg.critic.extract_features(obs, ddpg.critic.features_extractor)
+        taste = th.nn.functional.normalize(head.taste(features), dim=-1)
+        best = head(features, taste.repeat(1, 3))
+        other = th.nn.functional.normalize(taste + 0.3 * th.randn_like(taste), dim=-1)
+        assert (head(features, other.repeat(1, 3)) < best).all()
+
+
+def test_bilinear_critic_is_linear_in_each_track_vector(vec: MusicRecVectorEnv,
+                                                        ddpg: DDPG) -> None:
+    assert ddpg.policy.critic_head == "bilinear"
+    obs = th.as_tensor(fresh_obs(vec, seed=8))
+    gen = th.Generator().manual_seed(0)
+    a, b = (th.rand(vec.num_envs, 3 * vec.dim, generator=gen) * 2 - 1 for _ in range(2))
+    with th.no_grad():
+        q = [ddpg.critic.q1_forward(obs, x) for x in (a + b, a, b, th.zeros_like(a))]
+    th.testing.assert_close(q[0] - q[1], q[2] - q[3], atol=1e-5, rtol=1e-4)
+    assert not th.allclose(q[1], q[3])
+    mlp = make_agent("td3", vec, seed=1, **{**SMALL, "policy_kwargs": {"critic_head": "mlp"}})
+    with th.no_grad():
+        q = [mlp.critic.q1_forward(obs, x) for x in (a + b, a, b, th.zeros_like(a))]
+    assert not th.allclose(q[0] - q[1], q[2] - q[3], atol=1e-5)
+    with pytest.raises(ValueError, match="critic_head"):
+        make_agent("ddpg", vec, policy_kwargs={"critic_head": "deep"})
+
+
+def test_explore_tracks_plays_random_catalog_tracks(vec: MusicRecVectorEnv, tmp_path) -> None:
+    catalog = vec.bundle.decoder.vectors
+    model = make_agent("ddpg", vec, seed=3, noise="none", explore_tracks=1.0, **SMALL)
+    model._last_obs = fresh_obs(vec, seed=9)
+    action, _ = model._sample_action(0, None, vec.num_envs)
+    slots = action.reshape(-1, vec.dim)
+    hits = (np.abs(slots[:, None, :] - catalog[None]).max(axis=-1) < 1e-6).any(axis=1)
+    assert hits.all()  # every slot is a catalog track's vector
+    model.explore_tracks = 0.0
+    action, _ = model._sample_action(0, None, vec.num_envs)
+    np.testing.assert_allclose(action, model.predict(model._last_obs, deterministic=True)[0])
+    model.explore_tracks = 0.3
+    model.save(tmp_path / "m.zip")
+    assert DDPG.load(tmp_path / "m.zip", device="cpu").explore_tracks == 0.3
+    with pytest.raises(ValueError, match="explore_tracks"):
+        make_agent("ddpg", vec, explore_tracks=1.5)
 
 
 def test_encoder_ignores_invalid_history_slots(vec: MusicRecVectorEnv) -> None:
@@ -143,6 +199,7 @@ def test_presets_reach_the_model(vec: MusicRecVectorEnv) -> None:
     assert seed.buffer_size == 10_000 and seed.policy.actor_lr_ratio == 0.05
     tuned = make_agent("td3", vec, device="cpu")
     assert (tuned.tau, tuned.batch_size, tuned.gamma) == (0.005, 128, 0.9)
+    assert tuned.explore_tracks == 0.3 and tuned.policy.critic_head == "bilinear"
     with pytest.raises(ValueError, match="algo"):
         make_agent("ppo", vec)
 

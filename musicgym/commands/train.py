@@ -15,6 +15,9 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reward per track")
     parser.add_argument("--min-plays", type=int, default=5,
                         help="training plays a track needs to be recommendable")
+    parser.add_argument("--decoding", choices=("dot", "nearest"), default="dot",
+                        help="how the env turns proto-vectors into tracks: highest dot product "
+                             "(the agents' actor is made for it) or nearest")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +50,7 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     from musicgym.envs.config import EnvConfig
 
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
-                    min_plays=args.min_plays)
+                    min_plays=args.min_plays, decoding=args.decoding)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, timesteps=args.timesteps,
                         num_envs=args.num_envs, runs_dir=runs_dir,
