@@ -63,6 +63,75 @@ def test_no_second_half_outcome_leaks_into_blind_predictions(dataset, simulator)
     assert not np.allclose(shown[second], blind[second])
 
 
+def _with(packed, **fields):
+    return packed.__class__(**{**packed.__dict__, **fields})
+
+
+def _second_half(packed) -> np.ndarray:
+    steps = np.arange(20)[None, :]
+    return packed.mask & (steps >= (packed.mask.sum(axis=1) // 2)[:, None])
+
+
+def _scrambled_behaviour(packed, rows: np.ndarray) -> np.ndarray:
+    """Behaviour codes with `rows` [S, 20] set to a different, observed behaviour."""
+    codes = packed.behaviour_codes()
+    other = np.array([1, 2, 2, 3, 1, 1, 1, 1], np.uint8)  # fwdbtn start and end, seeks...
+    other = np.where((codes == other).all(axis=-1, keepdims=True),
+                     np.array([1, 1, 1, 1, 0, 0, 0, 0], np.uint8), other)
+    return np.where(rows[..., None], other, codes).astype(np.uint8)
+
+
+def test_logged_behaviour_is_read_and_defaults_to_unknown(dataset, simulator) -> None:
+    from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, encode_behaviour
+
+    log = dataset.log(split="test")
+    packed = pack_for(simulator, log)
+    assert packed.behaviour[packed.mask][:, 0].all() and not packed.behaviour[~packed.mask].any()
+    # a log without the behaviour columns packs as "unknown" everywhere
+    bare = PackedSessions.from_log(log.drop(columns=list(BEHAVIOUR_COLUMNS[:-1])))
+    assert not bare.behaviour.any() and not encode_behaviour(log.iloc[:0]).any()
+    # observe() without behaviour is observe() with unknown behaviour
+    model = simulator.response
+    state = model.initial_state(packed.context)
+    step = (packed.tracks[:, 0], packed.outcomes[:, 0], packed.context)
+    unknown = np.zeros_like(packed.behaviour[:, 0])
+    np.testing.assert_array_equal(model.observe(state, *step),
+                                  model.observe(state, *step, unknown))
+    assert not np.allclose(model.observe(state, *step),
+                           model.observe(state, *step, packed.behaviour[:, 0]))
+
+
+def test_a_rows_own_behaviour_never_reaches_its_prediction(dataset, simulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="test"))
+    model = simulator.response
+    base = model.predict_sessions(packed, hide_second_half=False, show_behaviour=True)
+    first = packed.mask & ~_second_half(packed)
+    for t in (0, 3):
+        rows = np.zeros_like(packed.mask)
+        rows[:, t] = first[:, t]
+        moved = model.predict_sessions(_with(packed, behaviour=_scrambled_behaviour(packed, rows)),
+                                       hide_second_half=False, show_behaviour=True)
+        np.testing.assert_array_equal(moved[:, :t + 1], base[:, :t + 1])
+        assert not np.allclose(moved[:, t + 1][first[:, t]], base[:, t + 1][first[:, t]])
+
+
+def test_second_half_behaviour_never_reaches_the_model(dataset, simulator) -> None:
+    packed = pack_for(simulator, dataset.log(split="test"))
+    model = simulator.response
+    second = _second_half(packed)
+    moved = _with(packed, behaviour=_scrambled_behaviour(packed, second))
+    for hide in (False, True):
+        for show in (False, True):
+            np.testing.assert_array_equal(model.predict_sessions(moved, hide, show),
+                                          model.predict_sessions(packed, hide, show))
+    # the env's case reads no behaviour at all; the challenge's reads the first half's
+    np.testing.assert_array_equal(
+        model.predict_sessions(_with(packed, behaviour=None), hide_second_half=False),
+        model.predict_sessions(packed, hide_second_half=False))
+    assert not np.allclose(model.predict_sessions(packed, hide_second_half=True),
+                           model.predict_sessions(packed, True, show_behaviour=False))
+
+
 def test_save_load_gives_identical_predictions(dataset, simulator, tmp_path: Path) -> None:
     simulator.save(tmp_path / "sim")
     loaded = FittedSimulator.load(tmp_path / "sim")
@@ -116,8 +185,13 @@ def test_challenge_decisions_are_seeded_blind_and_second_half_only(dataset, simu
     np.testing.assert_array_equal(a[first], p_blind[first] >= 0.5)
     perturbed = packed.__class__(**{**packed.__dict__,
                                     "outcomes": np.where(second, 3 - packed.outcomes,
-                                                         packed.outcomes)})
+                                                         packed.outcomes),
+                                    "behaviour": _scrambled_behaviour(packed, second)})
     np.testing.assert_array_equal(a, decide(perturbed, 0))
+    # the first half's behaviour is read
+    first_half = packed.mask & ~second
+    assert (decide(_with(packed, behaviour=_scrambled_behaviour(packed, first_half)), 0)
+            != a).any()
 
 
 def test_unknown_tracks_map_to_the_unknown_row(simulator) -> None:
@@ -169,3 +243,7 @@ def test_numpy_inference_matches_torch(dataset, simulator) -> None:
         torch_state = model.observe(torch_state, *step)
         np_state = fast.observe(np_state, *step)
         np.testing.assert_allclose(np_state, torch_state.numpy(), atol=1e-5)
+    # with logged behaviour (the challenge's first half), too
+    step = (packed.tracks[:, 0], packed.outcomes[:, 0], packed.context, packed.behaviour[:, 0])
+    np.testing.assert_allclose(fast.observe(np_state, *step),
+                               model.observe(torch_state, *step).numpy(), atol=1e-5)

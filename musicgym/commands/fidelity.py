@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=1,
                         help="with no --test: K > 1 cross-fits K simulators, each tested on its "
                              "own 1/K of the sessions, so every session is held out once")
+    parser.add_argument("--ensemble", type=int, default=3,
+                        help="fits (seeds seed .. seed+K-1) pooled for the challenge's "
+                             "predictions; the rollouts and teacher-forced figures are the "
+                             "first fit's")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--no-cache", action="store_true",
@@ -73,13 +77,20 @@ def run(args: argparse.Namespace) -> int:
         print("musicgym fidelity: error: --folds cross-fits on --train alone; drop --test or "
               "use --folds 1", file=sys.stderr)
         return 2
+    if args.ensemble < 1:
+        print(f"musicgym fidelity: error: --ensemble ({args.ensemble}) must be at least 1",
+              file=sys.stderr)
+        return 2
     specs = cross_fit_specs(args.folds) if args.folds > 1 else [DEFAULT_SPLIT]
     parts, sessions, rows = [], 0, 0
     for spec in specs:
-        config = SimulatorConfig(response=ResponseConfig(seed=args.seed), split=spec)
-        simulator = load_or_fit(train, config, progress=True, cache=not args.no_cache)
+        simulator, *members = (
+            load_or_fit(train, SimulatorConfig(response=ResponseConfig(seed=seed), split=spec),
+                        progress=True, cache=not args.no_cache)
+            for seed in range(args.seed, args.seed + args.ensemble))
         log = test.log(split="test", spec=spec) if same else test.log()
-        parts.append(predict(simulator, log, rng, args.replicates, _ground_truth(test, log)))
+        parts.append(predict(simulator, log, rng, args.replicates, _ground_truth(test, log),
+                             members=members))
         sessions, rows = sessions + log["session_idx"].nunique(), rows + len(log)
     result = summarize(parts)
     held_out = (f"{args.folds}-fold cross-fitting on --train" if args.folds > 1 else

@@ -72,13 +72,16 @@ def sample_second_halves(model: ResponseModel, packed: PackedSessions, half: int
                          samples: int, rng: np.random.Generator) -> np.ndarray:
     """skip_2 [S, samples, T] drawn for the rows after the first `half` of every session.
 
-    The first `half` rows are observed with their logged outcomes; later rows are sampled and
-    fed back. All sessions must have the same number of rows (`half` + T).
+    The first `half` rows are observed with their logged outcomes and behaviour; later rows are
+    sampled and fed back with behaviour unknown. All sessions must have the same number of rows
+    (`half` + T).
     """
     steps = int(packed.mask[0].sum()) - half
     state = model.initial_state(packed.context)
+    behaviour = packed.behaviour_codes()
     for t in range(half):
-        state = model.observe(state, packed.tracks[:, t], packed.outcomes[:, t], packed.context)
+        state = model.observe(state, packed.tracks[:, t], packed.outcomes[:, t], packed.context,
+                              behaviour[:, t])
     copies = packed.subset(np.repeat(np.arange(len(packed)), samples))
     state = state.repeat_interleave(samples, dim=0)
     out = np.zeros((len(copies), steps), bool)

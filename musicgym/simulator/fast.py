@@ -11,11 +11,13 @@ import numpy as np
 
 from musicgym.data.schema import MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import (
+    BEHAVIOUR_DIM,
     CONTEXT_DIM,
     POSITION_DIM,
     POSITION_ONEHOT,
     STATS_DIM,
     TrackStats,
+    behaviour_features,
     position_features,
 )
 from musicgym.simulator.model import ResponseModel
@@ -42,8 +44,9 @@ class NumpyResponse:
         self.init_w, self.init_b = w["initial.0.weight"].T.copy(), w["initial.0.bias"]
         w_ih = w["gru.weight_ih_l0"].T
         self.track_ih = emb @ w_ih[:d] + w["gru.bias_ih_l0"]
-        self.outcome_ih = w_ih[d:d + N_OUTCOMES + 1].copy()
-        self.context_ih = w_ih[d + N_OUTCOMES + 1:].copy()
+        blocks = np.cumsum([d, N_OUTCOMES + 1, CONTEXT_DIM, BEHAVIOUR_DIM])
+        _, self.outcome_ih, self.context_ih, self.behaviour_ih, _ = (
+            b.copy() for b in np.split(w_ih, blocks))
         self.w_hh, self.b_hh = w["gru.weight_hh_l0"].T.copy(), w["gru.bias_hh_l0"]
         self.taste_w, self.taste_b = w["taste.weight"].T.copy(), w["taste.bias"]
         self._head_tables(w, model.stats, d)
@@ -75,9 +78,15 @@ class NumpyResponse:
         return np.tanh(context @ self.init_w + self.init_b)
 
     def observe(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
-                context: np.ndarray) -> np.ndarray:
-        """User states after each session heard `tracks` [B] with `outcomes` [B]."""
+                context: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
+        """User states after each session heard `tracks` [B] with `outcomes` [B].
+
+        `behaviour` [B, 8]: the rows' behaviour codes; None (unknown, all-zero features, so
+        no term) in simulated steps.
+        """
         gi = self.track_ih[tracks] + self.outcome_ih[outcomes] + context @ self.context_ih
+        if behaviour is not None:
+            gi = gi + behaviour_features(behaviour) @ self.behaviour_ih
         gh = state @ self.w_hh + self.b_hh
         h = self.hidden
         reset = _sigmoid(gi[:, :h] + gh[:, :h])

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.cache import cache_dir
@@ -22,7 +23,7 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
 from musicgym.simulator import model as response_model
-from musicgym.simulator.inputs import PackedSessions, TrackStats
+from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
 from musicgym.simulator.model import ResponseModel, fit_response_model
 from musicgym.simulator.response import ResponseConfig
 
@@ -137,9 +138,11 @@ def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = Non
     """Fit embeddings and the response model on the dataset's training split."""
     config = config or SimulatorConfig()
     labels = dataset.split_labels(config.split)
-    log = dataset.log(["session_idx", "session_position", "session_length", "track_idx",
-                       "skip_2", "outcome", "premium", "hist_user_behavior_is_shuffle",
-                       "context_type", "hour_of_day"])
+    available = set(pq.read_schema(dataset.path / "log.parquet").names)
+    behaviour = [c for c in BEHAVIOUR_COLUMNS if c in available]
+    log = dataset.log(sorted({"session_idx", "session_position", "session_length", "track_idx",
+                              "skip_2", "outcome", "premium", "hist_user_behavior_is_shuffle",
+                              "context_type", "hour_of_day", *behaviour}))
     split = labels[log["session_idx"].to_numpy()]
     train, val = log[split == "train"], log[split == "validation"]
     if len(val) == 0:

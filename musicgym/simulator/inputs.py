@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH
+from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH, REASONS_END, REASONS_START
 
 UNKNOWN_OUTCOME = 4
 """Outcome input for a track whose outcome is hidden (the challenge's second half)."""
@@ -64,6 +64,60 @@ POSITION_ONEHOT = slice(4, 4 + MAX_SESSION_LENGTH)
 STATS_DIM = 2
 
 
+BEHAVIOUR_COLUMNS = ("hist_user_behavior_reason_start", "hist_user_behavior_reason_end",
+                     "no_pause_before_play", "short_pause_before_play", "long_pause_before_play",
+                     "context_switch", "hist_user_behavior_n_seekfwd",
+                     "hist_user_behavior_n_seekback", "hist_user_behavior_is_shuffle")
+"""Per-row behaviour columns the model may read for heard tracks whose behaviour is known."""
+BEHAVIOUR_FIELDS = ("observed", "reason_start", "reason_end", "pause", "context_switch",
+                    "seekfwd", "seekback", "shuffle")
+"""Compact uint8 codes of one row's behaviour; all 0 is "unknown" (see `encode_behaviour`)."""
+BEHAVIOUR_DIM = 1 + len(REASONS_START) + len(REASONS_END) + 3 + 4
+"""Width of `behaviour_features`: observed bit, two reason one-hots, pause one-hot, 4 flags."""
+
+
+def encode_behaviour(log: pd.DataFrame) -> np.ndarray:
+    """Behaviour codes [rows, len(BEHAVIOUR_FIELDS)] (uint8) of logged rows; 0 = unknown.
+
+    A log without the behaviour columns (all of them) gets "unknown" everywhere. Reasons are
+    stored as index + 1 into the schema's lists (0: not one of them); pause as 0 none, 1 no,
+    2 short, 3 long; seeks as "at least one".
+    """
+    out = np.zeros((len(log), len(BEHAVIOUR_FIELDS)), np.uint8)
+    if not set(BEHAVIOUR_COLUMNS) <= set(log.columns):
+        return out
+
+    def flag(column: str) -> np.ndarray:
+        return log[column].to_numpy().astype(np.float64) > 0
+
+    out[:, 0] = 1
+    for k, (column, names) in enumerate(((BEHAVIOUR_COLUMNS[0], REASONS_START),
+                                         (BEHAVIOUR_COLUMNS[1], REASONS_END)), start=1):
+        out[:, k] = pd.Categorical(log[column].to_numpy(), categories=list(names)).codes + 1
+    pauses = np.stack([flag(c) for c in BEHAVIOUR_COLUMNS[2:5]], axis=1)
+    out[:, 3] = np.where(pauses.any(axis=1), pauses.argmax(axis=1) + 1, 0)
+    for k, column in enumerate(BEHAVIOUR_COLUMNS[5:], start=4):
+        out[:, k] = flag(column)
+    return out
+
+
+def behaviour_features(codes: np.ndarray) -> np.ndarray:
+    """Float features [..., BEHAVIOUR_DIM] of behaviour codes [..., 8]; unknown rows are 0."""
+    codes = np.asarray(codes)
+    eye_start = np.eye(len(REASONS_START) + 1, dtype=np.float32)[:, 1:]
+    eye_end = np.eye(len(REASONS_END) + 1, dtype=np.float32)[:, 1:]
+    eye_pause = np.eye(4, dtype=np.float32)[:, 1:]
+    out = np.concatenate([codes[..., :1].astype(np.float32), eye_start[codes[..., 1]],
+                          eye_end[codes[..., 2]], eye_pause[codes[..., 3]],
+                          codes[..., 4:].astype(np.float32)], axis=-1)
+    return out * (codes[..., :1] > 0)
+
+
+def unknown_behaviour(shape: tuple[int, ...]) -> np.ndarray:
+    """Behaviour codes meaning "not observed" for rows of `shape`."""
+    return np.zeros((*shape, len(BEHAVIOUR_FIELDS)), np.uint8)
+
+
 @dataclass(frozen=True)
 class TrackStats:
     """Per-track play and skip counts from training rows, turned into shrunk features.
@@ -113,6 +167,8 @@ class PackedSessions:
     context: np.ndarray
     session_length: np.ndarray
     session_idx: np.ndarray
+    behaviour: np.ndarray | None = None
+    """Behaviour codes [sessions, 20, 8] of every row (see `encode_behaviour`); None: unknown."""
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -131,7 +187,7 @@ class PackedSessions:
         shape = (len(starts), MAX_SESSION_LENGTH)
 
         def grid(values: np.ndarray, dtype: type) -> np.ndarray:
-            out = np.zeros(shape, dtype=dtype)
+            out = np.zeros(shape + values.shape[1:], dtype=dtype)
             out[row, step] = values
             return out
 
@@ -145,8 +201,16 @@ class PackedSessions:
             context=context,
             session_length=first["session_length"].to_numpy().astype(np.int64),
             session_idx=session[starts],
+            behaviour=grid(encode_behaviour(log), np.uint8),
         )
 
     def subset(self, index: np.ndarray) -> PackedSessions:
         """The sessions at `index`."""
-        return PackedSessions(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+        return PackedSessions(**{f: None if getattr(self, f) is None else getattr(self, f)[index]
+                                 for f in self.__dataclass_fields__})
+
+    def behaviour_codes(self) -> np.ndarray:
+        """Behaviour codes [sessions, 20, 8], all unknown when the log had none."""
+        if self.behaviour is None:
+            return unknown_behaviour(self.tracks.shape)
+        return self.behaviour

@@ -1,9 +1,12 @@
 """`ResponseModel`: fit the outcome model on logged sessions, predict, save and load it.
 
-Training reads whole sessions teacher-forced; in a random half of them the second half's
-outcomes are hidden, so one model serves both the simulator (outcomes known, step by step) and
-the challenge protocol (second half predicted blind). Early stopping watches the validation
-loss; a temperature fitted on validation sessions calibrates the probabilities.
+Training reads whole sessions teacher-forced in three modes: half of them as the env sees them
+(outcomes known, behaviour unknown); a quarter with the first half's behaviour columns shown and
+the second half's outcomes hidden (the challenge's blind predictions); a quarter with the first
+half's behaviour shown and every outcome known (the challenge's sampled second halves, which
+feed back sampled outcomes after a fully logged first half).
+Early stopping watches the validation loss; a temperature fitted on validation sessions
+calibrates the probabilities.
 """
 
 from __future__ import annotations
@@ -18,10 +21,21 @@ from tqdm.auto import tqdm
 
 from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.schema import MAX_SESSION_LENGTH
-from musicgym.simulator.inputs import PackedSessions, TrackStats, position_features
-from musicgym.simulator.response import N_OUTCOMES, ResponseConfig, ResponseNet, hide_outcomes
+from musicgym.simulator.inputs import (
+    PackedSessions,
+    TrackStats,
+    behaviour_features,
+    position_features,
+)
+from musicgym.simulator.response import (
+    N_OUTCOMES,
+    ResponseConfig,
+    ResponseNet,
+    first_half_behaviour,
+    hide_outcomes,
+)
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 """Bumped whenever the network's inputs or layers change, so old fits are refitted."""
 
 
@@ -43,10 +57,15 @@ class ResponseModel:
 
     @torch.no_grad()
     def observe(self, state: torch.Tensor, tracks: np.ndarray, outcomes: np.ndarray,
-                context: np.ndarray) -> torch.Tensor:
-        """User states after each session heard `tracks` [B] with `outcomes` [B]."""
+                context: np.ndarray, behaviour: np.ndarray | None = None) -> torch.Tensor:
+        """User states after each session heard `tracks` [B] with `outcomes` [B].
+
+        `behaviour` [B, 8] holds the heard rows' behaviour codes (`inputs.encode_behaviour`);
+        None, as in every simulated step, means unknown.
+        """
+        feats = None if behaviour is None else torch.as_tensor(behaviour_features(behaviour))
         return self.net.observe(state, torch.as_tensor(tracks), torch.as_tensor(outcomes),
-                                torch.as_tensor(context))
+                                torch.as_tensor(context), feats)
 
     @torch.no_grad()
     def probs(self, state: torch.Tensor, candidates: np.ndarray, context: np.ndarray,
@@ -69,17 +88,23 @@ class ResponseModel:
 
     # ---- whole sessions, as evaluation uses it --------------------------------------------
     @torch.no_grad()
-    def predict_sessions(self, packed: PackedSessions, hide_second_half: bool) -> np.ndarray:
+    def predict_sessions(self, packed: PackedSessions, hide_second_half: bool,
+                         show_behaviour: bool | None = None) -> np.ndarray:
         """Outcome probabilities [S, 20, 4] for logged sessions, teacher-forced.
 
-        With `hide_second_half`, no outcome after the first half reaches the model.
+        With `hide_second_half`, no outcome after the first half reaches the model. With
+        `show_behaviour`, the first half's logged behaviour does; None means the use case's
+        default: shown with the second half hidden (the challenge), unknown with every outcome
+        shown (what the env's simulated sessions have).
         """
-        hidden = np.full(len(packed), hide_second_half)
-        outcome_in = hide_outcomes(packed.outcomes, packed.mask, hidden)
+        if show_behaviour is None:
+            show_behaviour = hide_second_half
+        outcome_in, behaviour_in = _mode_inputs(packed, hide_second_half, show_behaviour)
         out = []
         for start in range(0, len(packed), 1024):
             part = slice(start, start + 1024)
-            logits = self.net.sequence_logits(*_tensors(packed, outcome_in, self.stats, part))
+            logits = self.net.sequence_logits(*_tensors(packed, outcome_in, behaviour_in,
+                                                        self.stats, part))
             out.append(torch.softmax(logits, dim=-1).numpy())
         return np.concatenate(out) if out else np.zeros((0, 20, 4), np.float32)
 
@@ -111,8 +136,28 @@ class ResponseModel:
         return cls(net, stats, config, payload["meta"])
 
 
-def _tensors(packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
-             part: slice | np.ndarray, own: bool = False) -> tuple[torch.Tensor, ...]:
+def _mode_inputs(packed: PackedSessions, hidden: bool | np.ndarray,
+                 shown: bool | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome and behaviour inputs [S, 20] and [S, 20, 8] of `packed`.
+
+    `hidden`: the second half's outcomes are unknown; `shown`: the first half's behaviour is
+    known (per session, or one value for all).
+    """
+    n = len(packed)
+    outcome_in = hide_outcomes(packed.outcomes, packed.mask, np.broadcast_to(hidden, n))
+    behaviour_in = first_half_behaviour(packed.behaviour_codes(), packed.mask,
+                                        np.broadcast_to(shown, n))
+    return outcome_in, behaviour_in
+
+
+MODES = ((False, False), (True, True))
+"""(outcomes hidden, behaviour shown) of validation and the temperature: the env's case, the
+challenge's blind one."""
+
+
+def _tensors(packed: PackedSessions, outcome_in: np.ndarray, behaviour_in: np.ndarray,
+             stats: TrackStats, part: slice | np.ndarray,
+             own: bool = False) -> tuple[torch.Tensor, ...]:
     """Model inputs for sessions `part`; `own` leaves each row's label out of its stats."""
     tracks, mask = packed.tracks[part], packed.mask[part]
     feats = np.zeros((*tracks.shape, 2), np.float32)
@@ -121,12 +166,13 @@ def _tensors(packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
     length = packed.session_length[part]
     pos = position_features(packed.positions[part], length[:, None])
     return (torch.as_tensor(tracks), torch.as_tensor(outcome_in[part]), torch.as_tensor(feats),
-            torch.as_tensor(packed.context[part]), torch.as_tensor(pos))
+            torch.as_tensor(packed.context[part]), torch.as_tensor(pos),
+            torch.as_tensor(behaviour_features(behaviour_in[part])))
 
 
-def _loss(net: ResponseNet, packed: PackedSessions, outcome_in: np.ndarray, stats: TrackStats,
-          part: slice | np.ndarray, own: bool) -> torch.Tensor:
-    logits = net.sequence_logits(*_tensors(packed, outcome_in, stats, part, own))
+def _loss(net: ResponseNet, packed: PackedSessions, inputs: tuple[np.ndarray, np.ndarray],
+          stats: TrackStats, part: slice | np.ndarray, own: bool) -> torch.Tensor:
+    logits = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own))
     mask = torch.as_tensor(packed.mask[part])
     target = torch.as_tensor(packed.outcomes[part])
     return nn.functional.cross_entropy(logits[mask], target[mask])
@@ -134,14 +180,14 @@ def _loss(net: ResponseNet, packed: PackedSessions, outcome_in: np.ndarray, stat
 
 def _validation_logits(net: ResponseNet, val: PackedSessions, stats: TrackStats
                        ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Untempered logits of validation rows, outcomes shown then hidden, and their targets."""
+    """Untempered logits of validation rows in each of `MODES`, and their targets."""
     mask = torch.as_tensor(val.mask)
     target = torch.as_tensor(val.outcomes)[mask]
     logits = []
     with torch.no_grad():
-        for hidden in (False, True):
-            outcome_in = hide_outcomes(val.outcomes, val.mask, np.full(len(val), hidden))
-            raw = net.sequence_logits(*_tensors(val, outcome_in, stats, slice(None)),
+        for hidden, shown in MODES:
+            inputs = _mode_inputs(val, hidden, shown)
+            raw = net.sequence_logits(*_tensors(val, *inputs, stats, slice(None)),
                                       with_bias=False)
             logits.append(raw[mask] * net.log_temperature.exp())
     return torch.cat(logits), torch.cat([target, target])
@@ -169,11 +215,12 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
     for _ in bar:
         net.train()
         order = rng.permutation(len(train))
-        hidden = rng.random(len(train)) < config.hide_prob
-        outcome_in = hide_outcomes(train.outcomes, train.mask, hidden)
+        shown = rng.random(len(train)) < config.behaviour_prob
+        hidden = shown & (rng.random(len(train)) < config.hide_prob)
+        inputs = _mode_inputs(train, hidden, shown)
         for start in range(0, len(order), config.batch_size):
             part = order[start:start + config.batch_size]
-            loss = _loss(net, train, outcome_in, stats, part, own=True)
+            loss = _loss(net, train, inputs, stats, part, own=True)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -209,24 +256,25 @@ def _fit_output_bias(net: ResponseNet, train: PackedSessions, val: PackedSession
     The early-stopped snapshot of a noisy optimizer is off in its class shares by a few points,
     more at some positions (the last one) than others; free-running rollouts amplify that
     through the skip-history feedback. 20 x 4 numbers fitted on all training and validation
-    rows (outcomes shown and hidden, own label left out of the track statistics) put the
-    shares back without changing how candidates rank at a position.
+    rows (own label left out of the track statistics) put the shares back without changing how
+    candidates rank at a position. They are fitted in the env's mode only (outcomes shown,
+    behaviour unknown): states that saw behaviour sit a little higher (+0.005 to +0.01 in
+    P(skip_2)), and a compromise between the modes left env rollouts drifting (5-fold max
+    skip-rate gap 0.038 against 0.016).
     """
     parts, targets, slots = [], [], []
     with torch.no_grad():
         for packed, own in ((train, True), (val, False)):
-            for hidden in (False, True):
-                outcome_in = hide_outcomes(packed.outcomes, packed.mask,
-                                           np.full(len(packed), hidden))
-                for start in range(0, len(packed), 2048):
-                    part = slice(start, start + 2048)
-                    raw = net.sequence_logits(*_tensors(packed, outcome_in, stats, part, own),
-                                              with_bias=False)
-                    mask = packed.mask[part]
-                    parts.append(raw[torch.as_tensor(mask)])
-                    targets.append(torch.as_tensor(packed.outcomes[part][mask]))
-                    slots.append(torch.as_tensor(np.clip(packed.positions[part][mask], 1,
-                                                         MAX_SESSION_LENGTH) - 1))
+            inputs = _mode_inputs(packed, hidden=False, shown=False)
+            for start in range(0, len(packed), 2048):
+                part = slice(start, start + 2048)
+                raw = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own),
+                                          with_bias=False)
+                mask = packed.mask[part]
+                parts.append(raw[torch.as_tensor(mask)])
+                targets.append(torch.as_tensor(packed.outcomes[part][mask]))
+                slots.append(torch.as_tensor(np.clip(packed.positions[part][mask], 1,
+                                                     MAX_SESSION_LENGTH) - 1))
     # float64: the fit must not depend on the order of multithreaded float32 sums
     logits, target, slot = torch.cat(parts).double(), torch.cat(targets), torch.cat(slots)
     bias = torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES, dtype=torch.float64, requires_grad=True)

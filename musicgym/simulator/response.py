@@ -1,9 +1,13 @@
 """The response model: how likely each of the four outcomes is for a track, given the session.
 
-A GRU reads the session so far, one (track embedding, outcome) pair a step, starting from a state
-set by the context; a small head scores a candidate track from that state, the candidate's
-embedding and statistics, the context and the position. Outcomes may be hidden (the challenge's
-second half): the outcome input then says "unknown", and the model was trained for that case.
+A GRU reads the session so far, one (track embedding, outcome, behaviour) triple a step, starting
+from a state set by the context; a small head scores a candidate track from that state, the
+candidate's embedding and statistics, the context and the position. Outcomes may be hidden (the
+challenge's second half): the outcome input then says "unknown", and the model was trained for
+that case. A heard track's logged behaviour (how it started and ended, pauses, seeks) is known
+only for the challenge's first half; everywhere else, the env's simulated steps included, it is
+"unknown" (all zeros). A step's behaviour enters the state only after that step was scored, so a
+row's own behaviour (its reason_end nearly is its label) never reaches its own prediction.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch import nn
 
 from musicgym.data.schema import MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import (
+    BEHAVIOUR_DIM,
     CONTEXT_DIM,
     POSITION_DIM,
     POSITION_ONEHOT,
@@ -40,17 +45,22 @@ class ResponseConfig:
     patience: int = 4
     """Epochs without a better validation loss before training stops."""
     hide_prob: float = 0.5
-    """Share of training sessions whose second-half outcomes are hidden, as in the challenge."""
+    """Share of the behaviour-shown training sessions whose second-half outcomes are hidden,
+    as in the challenge's blind predictions."""
     stats_strength: float = 10.0
     """Pseudo-plays that pull a track's skip rate toward the overall rate."""
+    behaviour_prob: float = 0.5
+    """Share of training sessions whose first-half behaviour is shown, as in the challenge; the
+    rest see every outcome and no behaviour, as the env's simulated sessions do."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("hidden", "epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
-        if not 0.0 <= self.hide_prob <= 1.0:
-            raise ValueError(f"hide_prob ({self.hide_prob}) must be in [0, 1]")
+        for name in ("hide_prob", "behaviour_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be in [0, 1]")
         if self.lr <= 0 or self.stats_strength <= 0:
             raise ValueError("lr and stats_strength must be positive")
 
@@ -60,7 +70,7 @@ class ResponseConfig:
 
 
 class ResponseNet(nn.Module):
-    """GRU over (track, outcome) steps plus a head that scores a candidate track."""
+    """GRU over (track, outcome, behaviour) steps plus a head that scores a candidate track."""
 
     def __init__(self, embeddings: torch.Tensor, track_stats: torch.Tensor, hidden: int) -> None:
         super().__init__()
@@ -68,7 +78,8 @@ class ResponseNet(nn.Module):
         self.register_buffer("embeddings", embeddings.float())
         self.register_buffer("track_stats", track_stats.float())
         self.initial = nn.Sequential(nn.Linear(CONTEXT_DIM, hidden), nn.Tanh())
-        self.gru = nn.GRU(dim + N_OUTCOMES + 1 + CONTEXT_DIM, hidden, batch_first=True)
+        self.gru = nn.GRU(dim + N_OUTCOMES + 1 + CONTEXT_DIM + BEHAVIOUR_DIM, hidden,
+                          batch_first=True)
         # taste(state) * embedding lets the head form a bilinear user-track match
         self.taste = nn.Linear(hidden, dim)
         head_in = hidden + 2 * dim + STATS_DIM + CONTEXT_DIM + POSITION_DIM
@@ -80,17 +91,22 @@ class ResponseNet(nn.Module):
         self.output_bias = nn.Parameter(torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES),
                                         requires_grad=False)
 
-    def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor,
-                   context: torch.Tensor) -> torch.Tensor:
-        """The GRU input for heard tracks [B] with outcomes [B] (4 = unknown)."""
+    def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor, context: torch.Tensor,
+                   behaviour: torch.Tensor | None = None) -> torch.Tensor:
+        """The GRU input for heard tracks [B] with outcomes [B] (4 = unknown).
+
+        `behaviour` [B, BEHAVIOUR_DIM] holds `inputs.behaviour_features`; None is unknown.
+        """
         onehot = nn.functional.one_hot(outcomes, N_OUTCOMES + 1).float()
-        return torch.cat([self.embeddings[tracks], onehot, context], dim=-1)
+        if behaviour is None:
+            behaviour = context.new_zeros((*context.shape[:-1], BEHAVIOUR_DIM))
+        return torch.cat([self.embeddings[tracks], onehot, context, behaviour], dim=-1)
 
     def observe(self, state: torch.Tensor, tracks: torch.Tensor, outcomes: torch.Tensor,
-                context: torch.Tensor) -> torch.Tensor:
+                context: torch.Tensor, behaviour: torch.Tensor | None = None) -> torch.Tensor:
         """Advance the user state [B, H] by one heard track per session."""
         # one GRU step written out: nn.GRU on a length-1 sequence costs ~1 ms on CPU
-        x = self.step_input(tracks, outcomes, context)
+        x = self.step_input(tracks, outcomes, context, behaviour)
         gi = nn.functional.linear(x, self.gru.weight_ih_l0, self.gru.bias_ih_l0)
         gh = nn.functional.linear(state, self.gru.weight_hh_l0, self.gru.bias_hh_l0)
         i_r, i_z, i_n = gi.chunk(3, dim=-1)
@@ -111,25 +127,37 @@ class ResponseNet(nn.Module):
         return out
 
     def sequence_logits(self, tracks: torch.Tensor, outcome_inputs: torch.Tensor,
-                        stats: torch.Tensor, context: torch.Tensor,
-                        position: torch.Tensor, with_bias: bool = True) -> torch.Tensor:
+                        stats: torch.Tensor, context: torch.Tensor, position: torch.Tensor,
+                        behaviour: torch.Tensor | None = None,
+                        with_bias: bool = True) -> torch.Tensor:
         """Teacher-forced logits [B, T, 4]: step t is scored from the state after steps < t."""
         steps = tracks.shape[1]
         wide = context[:, None, :].expand(-1, steps, -1)
         start = self.initial(context)
-        after, _ = self.gru(self.step_input(tracks, outcome_inputs, wide), start[None])
+        after, _ = self.gru(self.step_input(tracks, outcome_inputs, wide, behaviour), start[None])
         before = torch.cat([start[:, None, :], after[:, :-1]], dim=1)
         return self.logits(before, tracks, stats, wide, position, with_bias)
 
 
+def second_half(mask: np.ndarray) -> np.ndarray:
+    """Rows [B, T] after the challenge's first half: the first floor(n / 2) of n rows."""
+    steps = np.arange(mask.shape[1])
+    return steps[None, :] >= (mask.sum(axis=1) // 2)[:, None]
+
+
 def hide_outcomes(outcomes: np.ndarray, mask: np.ndarray,
                   hidden_sessions: np.ndarray) -> np.ndarray:
-    """Copy of `outcomes` [B, T] with second-half outcomes of `hidden_sessions` set unknown.
-
-    As in the challenge, the first half is the first floor(n / 2) of a session's n rows.
-    """
+    """Copy of `outcomes` [B, T] with second-half outcomes of `hidden_sessions` set unknown."""
     out = outcomes.copy()
-    steps = np.arange(outcomes.shape[1])
-    second_half = steps[None, :] >= (mask.sum(axis=1) // 2)[:, None]
-    out[second_half & hidden_sessions[:, None]] = UNKNOWN_OUTCOME
+    out[second_half(mask) & hidden_sessions[:, None]] = UNKNOWN_OUTCOME
     return out
+
+
+def first_half_behaviour(codes: np.ndarray, mask: np.ndarray,
+                         shown_sessions: np.ndarray) -> np.ndarray:
+    """Copy of behaviour codes [B, T, 8]: known in the first half of `shown_sessions` only.
+
+    Second-half behaviour is never shown: the challenge hides it, and the env never has it.
+    """
+    keep = ~second_half(mask) & np.asarray(shown_sessions, bool)[:, None]
+    return np.where(keep[..., None], codes, 0).astype(np.uint8)
