@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -31,6 +32,18 @@ class EffectiveActionMixin:
         self.explore_tracks = explore_tracks
         self._track_rng: np.random.Generator | None = None
         super().__init__(*args, **kwargs)
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        """Give the target actor the env's catalog, so bootstrap targets value real tracks."""
+        out = super()._setup_learn(*args, **kwargs)
+        target = getattr(self, "actor_target", None)
+        if target is None or not getattr(target, "unit", False) or self.env is None:
+            return out
+        decoder = self.env.get_attr("bundle")[0].decoder
+        # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
+        target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
+                          if decoder.decoding == "dot" else None)
+        return out
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_track_rng"]

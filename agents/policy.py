@@ -96,7 +96,15 @@ class RecActor(Actor):
     same tracks to everyone; the best unit vector under the bilinear critic is instead the
     critic's own taste direction for the state, which decodes to the critic's best track.
     `unit=False` gives SB3's tanh actor. The last layer starts small, as in the DDPG paper.
+
+    `catalog` ([n, dim] track vectors, or None) makes the actor output the vector of the track
+    each proto-vector decodes to by dot product (ignoring what was played). The algorithms set
+    it on the target actor only, so the critic's bootstrap target values the track the env
+    would play, on the same footing as the played tracks' vectors the critic learns from;
+    evaluated on a bare unit vector, the bilinear critic overestimates and drifts.
     """
+
+    catalog: th.Tensor | None = None
 
     def __init__(self, *args: Any, unit: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,6 +120,8 @@ class RecActor(Actor):
         if not self.unit:
             return out
         protos = nn.functional.normalize(out.reshape(len(out), -1, self.dim), dim=-1)
+        if self.catalog is not None:
+            protos = self.catalog[(protos @ self.catalog.T).argmax(dim=-1)]
         return protos.reshape(len(out), -1)
 
 

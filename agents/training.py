@@ -45,7 +45,7 @@ class TrainConfig:
     preset: Literal["tuned", "seed"] = "tuned"
     noise: Literal["gaussian", "ou"] = "gaussian"
     noise_sigma: float = 0.2
-    timesteps: int = 30_000
+    timesteps: int = 40_000
     num_envs: int = 8
     eval_freq: int = 5_000
     eval_episodes: int = 64

@@ -110,6 +110,26 @@ def test_actor_protos_are_unit_directions(vec: MusicRecVectorEnv, ddpg: DDPG) ->
         assert (head(features, other.repeat(1, 3)) < best).all()
 
 
+def test_target_actor_outputs_the_tracks_the_env_would_play(vec: MusicRecVectorEnv,
+                                                           ddpg: DDPG) -> None:
+    catalog = vec.bundle.decoder.vectors
+    assert ddpg.actor.catalog is None  # the actor itself stays differentiable
+    np.testing.assert_array_equal(ddpg.actor_target.catalog.numpy(), catalog)
+    obs = th.as_tensor(fresh_obs(vec, seed=10))
+    with th.no_grad():
+        protos = ddpg.actor_target.forward(obs).reshape(vec.num_envs, 3, -1).numpy()
+        ddpg.actor_target.catalog = None
+        try:
+            units = ddpg.actor_target.forward(obs).reshape(vec.num_envs, 3, -1).numpy()
+        finally:
+            ddpg.actor_target.catalog = th.as_tensor(catalog)
+    np.testing.assert_array_equal(protos, catalog[(units @ catalog.T).argmax(axis=-1)])
+    nearest = MusicRecVectorEnv(num_envs=2, decoding="nearest")
+    model = make_agent("ddpg", nearest, seed=1, **SMALL)
+    model.learn(60)
+    assert model.actor_target.catalog is None
+
+
 def test_bilinear_critic_is_linear_in_each_track_vector(vec: MusicRecVectorEnv,
                                                         ddpg: DDPG) -> None:
     assert ddpg.policy.critic_head == "bilinear"
