@@ -191,6 +191,24 @@ def _location(
     )
 
 
+def skip_location(
+    s: SessionState,
+    t: int,
+    context: np.ndarray,
+    match: np.ndarray,
+    popz: np.ndarray,
+    history: np.ndarray,
+    p: GroundTruthParameters,
+) -> np.ndarray:
+    """The ordered-logit location eta, for code that re-evaluates the model outside generation.
+
+    The same formula the generator uses; the arrays broadcast, so `s.mood` and `match` may
+    carry an extra axis of drawn moods and tastes (the Bayes reference in
+    `musicgym.simulator.bayes` does).
+    """
+    return _location(s, t, context, match, popz, history, p)
+
+
 def _simulate_positions(
     rng: np.random.Generator, s: SessionState, catalog: Catalog, p: GroundTruthParameters
 ) -> dict[str, np.ndarray]:

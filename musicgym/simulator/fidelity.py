@@ -4,7 +4,10 @@ Three views: the challenge protocol (second half predicted blind), teacher-force
 (log-loss, AUC, calibration), and free-running rollouts over the logged track sequences where
 the simulator samples every outcome itself. The challenge's 0/1 predictions are chosen for
 expected average accuracy from sampled second halves (see `challenge`). On synthetic data, the
-fitted P(skip_2) is also compared with the generator's true probabilities.
+fitted P(skip_2) is also compared with the generator's true probabilities (which see each
+session's latent taste and mood) and with the observable Bayes reference (`bayes`: the
+generator's posterior predictive given the session so far, the best any history-based model
+can do).
 
 `predict` runs one simulator over one set of held-out sessions; `summarize` scores one or more
 such sets together, so K cross-fitted simulators, each on its own held-out fold, are scored as
@@ -54,6 +57,9 @@ class HeldOutPredictions:
     sampled: np.ndarray
     """Outcomes sampled free-running, [replicates, rows]."""
     truth: np.ndarray | None
+    """The generator's true P(skip_2) (synthetic data only)."""
+    bayes: np.ndarray | None = None
+    """The generator's posterior-predictive P(skip_2) given the session so far (synthetic only)."""
 
 
 def pack_for(simulator: FittedSimulator, log: pd.DataFrame) -> PackedSessions:
@@ -87,14 +93,16 @@ def _p_skip2(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
             replicates: int = 10, truth_p_skip2: np.ndarray | None = None,
-            members: Sequence[FittedSimulator] = (), samples: int = 256) -> HeldOutPredictions:
+            members: Sequence[FittedSimulator] = (), samples: int = 256,
+            bayes_p_skip2: np.ndarray | None = None) -> HeldOutPredictions:
     """Run `simulator` over the sessions of `log` (a prepared log frame, sorted).
 
     Free-running rollouts are repeated `replicates` times, so the simulated statistics carry
     little sampling noise of their own. The challenge predictions (blind P(skip_2) and the 0/1
     decisions, from `samples` sampled second halves per session) pool `simulator` with
     `members`, further fits of the same data (other seeds), when given; everything else is
-    `simulator`'s own.
+    `simulator`'s own. `truth_p_skip2` and `bayes_p_skip2` (synthetic data: the generator's
+    true and observable-Bayes probabilities per row of `log`) are carried along for `summarize`.
     """
     packed = pack_for(simulator, log)
     mask, counts = packed.mask, packed.mask.sum(axis=1)
@@ -111,7 +119,7 @@ def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Genera
         p_blind=p_blind[mask], decision=decision[mask],
         p_forced=_p_skip2(simulator.response.predict_sessions(packed, hide_second_half=False),
                           mask),
-        sampled=sampled, truth=truth_p_skip2)
+        sampled=sampled, truth=truth_p_skip2, bayes=bayes_p_skip2)
 
 
 def _concat(parts: list[HeldOutPredictions]) -> HeldOutPredictions:
@@ -125,8 +133,9 @@ def _concat(parts: list[HeldOutPredictions]) -> HeldOutPredictions:
     for name in ("position", "length", "outcome", "p_blind", "decision", "p_forced"):
         fields[name] = np.concatenate([getattr(p, name) for p in parts])
     fields["sampled"] = np.concatenate([p.sampled for p in parts], axis=1)
-    truths = [p.truth for p in parts]
-    fields["truth"] = None if any(t is None for t in truths) else np.concatenate(truths)
+    for name in ("truth", "bayes"):
+        values = [getattr(p, name) for p in parts]
+        fields[name] = None if any(v is None for v in values) else np.concatenate(values)
     return HeldOutPredictions(**fields)
 
 
@@ -156,12 +165,16 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
         synthetic = {"auc": metrics.roc_auc(h.p_forced, skip2),
                      "oracle_auc": metrics.roc_auc(h.truth, skip2),
                      "correlation": float(np.corrcoef(h.p_forced, h.truth)[0, 1])}
+        if h.bayes is not None:
+            synthetic["bayes_auc"] = metrics.roc_auc(h.bayes, skip2)
     return FidelityResult(predictors, rollout, synthetic,
                           metrics.reliability_diagram(h.p_forced, skip2), teacher)
 
 
 def evaluate(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
              truth_p_skip2: np.ndarray | None = None, replicates: int = 10,
-             members: Sequence[FittedSimulator] = ()) -> FidelityResult:
+             members: Sequence[FittedSimulator] = (),
+             bayes_p_skip2: np.ndarray | None = None) -> FidelityResult:
     """Evaluate one simulator (its challenge predictions pooled with `members`) on `log`."""
-    return summarize([predict(simulator, log, rng, replicates, truth_p_skip2, members)])
+    return summarize([predict(simulator, log, rng, replicates, truth_p_skip2, members,
+                              bayes_p_skip2=bayes_p_skip2)])
