@@ -74,6 +74,10 @@ def _bayes_reference(root: Path | None, log, truth, rng, draws: int):
 def run(args: argparse.Namespace) -> int:
     """Fit or load the simulator, evaluate it, write and print the report."""
     import numpy as np
+    import torch
+
+    # small batched networks: on busy cores more threads were far slower, not faster
+    torch.set_num_threads(1)
 
     from musicgym.data.loading import load_dataset
     from musicgym.data.splits import DEFAULT_SPLIT, cross_fit_specs
