@@ -167,7 +167,7 @@ def _switch_context(rng: np.random.Generator, context: np.ndarray) -> tuple[np.n
     return np.where(switched, fresh, context), switched
 
 
-def _location(
+def skip_location(
     s: SessionState,
     t: int,
     context: np.ndarray,
@@ -176,7 +176,11 @@ def _location(
     history: np.ndarray,
     p: GroundTruthParameters,
 ) -> np.ndarray:
-    """The ordered-logit location eta of each session's track at position index `t`."""
+    """The ordered-logit location eta of each session's track at position index `t`.
+
+    The arrays broadcast, so `s.mood` and `match` may carry an extra axis of drawn moods and
+    tastes (the Bayes reference in `musicgym.simulator.bayes` re-evaluates the model so).
+    """
     hour_term = np.cos(2 * np.pi * (s.hour - 3) / 24)
     return (
         s.mood
@@ -190,23 +194,6 @@ def _location(
         + p.hour_effect * hour_term
     )
 
-
-def skip_location(
-    s: SessionState,
-    t: int,
-    context: np.ndarray,
-    match: np.ndarray,
-    popz: np.ndarray,
-    history: np.ndarray,
-    p: GroundTruthParameters,
-) -> np.ndarray:
-    """The ordered-logit location eta, for code that re-evaluates the model outside generation.
-
-    The same formula the generator uses; the arrays broadcast, so `s.mood` and `match` may
-    carry an extra axis of drawn moods and tastes (the Bayes reference in
-    `musicgym.simulator.bayes` does).
-    """
-    return _location(s, t, context, match, popz, history, p)
 
 
 def _simulate_positions(
@@ -233,7 +220,7 @@ def _simulate_positions(
             context, out["switch"][:, t] = _switch_context(rng, context)
         track, match = _pick_tracks(rng, s, context, catalog, p)
         history = (skipped_w + 0.25) / (weight + 0.5)
-        eta = _location(s, t, context, match, catalog.play_z[track], history, p)
+        eta = skip_location(s, t, context, match, catalog.play_z[track], history, p)
         probs = expit(cuts[None, :] + eta[:, None])
         outcome = (rng.random(n)[:, None] > probs).sum(1)
         skipped_w = p.history_decay * skipped_w + (outcome <= 1)
