@@ -31,22 +31,22 @@ class EffectiveActionMixin:
             raise ValueError(f"explore_tracks ({explore_tracks}) must be in [0, 1]")
         self.explore_tracks = explore_tracks
         self._track_rng: np.random.Generator | None = None
+        self._catalog: np.ndarray | None = None
         super().__init__(*args, **kwargs)
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
         """Give the target actor the env's catalog, so bootstrap targets value real tracks."""
         out = super()._setup_learn(*args, **kwargs)
-        target = getattr(self, "actor_target", None)
-        if target is None or not getattr(target, "unit", False) or self.env is None:
-            return out
         decoder = self.env.get_attr("bundle")[0].decoder
-        # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
-        target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
-                          if decoder.decoding == "dot" else None)
+        target = getattr(self, "actor_target", None)
+        if target is not None and getattr(target, "unit", False):
+            # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
+            target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
+                              if decoder.decoding == "dot" else None)
         return out
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_track_rng"]
+        return [*super()._excluded_save_params(), "_track_rng", "_catalog"]
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +55,9 @@ class EffectiveActionMixin:
             return action, buffer_action
         if self._track_rng is None:
             self._track_rng = np.random.default_rng(self.seed)
-        catalog = self.env.get_attr("bundle")[0].decoder.vectors
+        if self._catalog is None:  # read once, not on every step
+            self._catalog = self.env.get_attr("bundle")[0].decoder.vectors
+        catalog = self._catalog
         slots = action.reshape(n_envs, -1, catalog.shape[1])
         swap = self._track_rng.random(slots.shape[:2]) < self.explore_tracks
         slots[swap] = catalog[self._track_rng.integers(len(catalog), size=int(swap.sum()))]

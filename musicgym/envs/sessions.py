@@ -15,7 +15,7 @@ from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
 from musicgym.envs.bundle import SimulatorBundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.observation import ObservationLayout
-from musicgym.simulator.sampler import DrawnSessions
+from musicgym.simulator.sampler import DrawnSessions, draw_outcomes
 
 
 class OneBlasThread:
@@ -134,8 +134,7 @@ class SessionBatch:
                 break
             probs = model.probs(self.state, tracks[:, k], self.context, self.n_played + 1,
                                 self.length)
-            drawn = (rng.random(self.n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
-            outcome = np.minimum(drawn, len(OUTCOMES) - 1)
+            outcome = draw_outcomes(probs, rng)
             new_state = model.observe(self.state, tracks[:, k], outcome, self.context)
             self.state = np.where(live[:, None], new_state, self.state)
             slot = np.minimum(self.n_played, MAX_SESSION_LENGTH - 1)

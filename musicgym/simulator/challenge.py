@@ -17,6 +17,7 @@ import numpy as np
 
 from musicgym.simulator.inputs import PackedSessions
 from musicgym.simulator.model import ResponseModel
+from musicgym.simulator.sampler import draw_outcomes
 
 
 def average_accuracy_table(steps: int) -> np.ndarray:
@@ -88,8 +89,7 @@ def sample_second_halves(model: ResponseModel, packed: PackedSessions, half: int
     for k, t in enumerate(range(half, half + steps)):
         probs = model.probs(state, copies.tracks[:, t], copies.context, copies.positions[:, t],
                             copies.session_length)
-        draw = rng.random(len(copies))[:, None]
-        outcome = np.minimum((draw > np.cumsum(probs, axis=1)).sum(axis=1), 3)
+        outcome = draw_outcomes(probs, rng)
         out[:, k] = outcome <= 1
         state = model.observe(state, copies.tracks[:, t], outcome, copies.context)
     return out.reshape(len(packed), samples, steps)

@@ -26,6 +26,7 @@ from musicgym.simulator import metrics
 from musicgym.simulator.challenge import blind_decisions
 from musicgym.simulator.fitting import FittedSimulator
 from musicgym.simulator.inputs import PackedSessions
+from musicgym.simulator.sampler import draw_outcomes
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,7 @@ def rollout_outcomes(simulator: FittedSimulator, packed: PackedSessions,
         for t in range(s.tracks.shape[1]):
             probs = model.probs(state, s.tracks[:, t], s.context, s.positions[:, t],
                                 s.session_length)
-            cum = np.cumsum(probs, axis=1)
-            draw = rng.random(len(s))[:, None]
-            outcome = np.minimum((draw > cum).sum(axis=1), 3)
+            outcome = draw_outcomes(probs, rng)
             out[start:start + len(s), t] = outcome
             state = model.observe(state, s.tracks[:, t], outcome, s.context)
     return out

@@ -15,6 +15,16 @@ import numpy as np
 from musicgym.simulator.inputs import PackedSessions
 
 
+def draw_outcomes(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One outcome index per row of outcome probabilities `probs` [B, 4].
+
+    One uniform draw per row from `rng`; the env, the rollouts and the challenge's sampling all
+    draw outcomes this way.
+    """
+    drawn = (rng.random(len(probs))[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    return np.minimum(drawn, probs.shape[1] - 1)
+
+
 @dataclass(frozen=True)
 class DrawnSessions:
     """A batch of logged sessions to simulate: context, length and the opening history."""
