@@ -122,3 +122,14 @@ def test_run_folders_started_in_the_same_second_do_not_collide(tmp_path: Path) -
     config = TrainConfig(runs_dir=tmp_path)
     folders = {run_folder(config) for _ in range(3)}
     assert len(folders) == 3 and all(f.is_dir() for f in folders)
+
+
+def test_cli_training_defaults_are_train_config_defaults() -> None:
+    """`musicgym train` with no options trains exactly what `TrainConfig()` describes."""
+    from musicgym.cli import build_parser
+    from musicgym.commands.train import _configs
+
+    args = build_parser().parse_args(["train"])
+    config, _ = _configs(args, seed=0, runs_dir=Path("runs"))
+    assert asdict(config) == asdict(TrainConfig(exp_name="ddpg"))
+    assert (config.num_envs, config.timesteps) == (32, 240_000)

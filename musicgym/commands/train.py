@@ -28,8 +28,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", choices=("gaussian", "ou"), default="gaussian",
                         help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
     parser.add_argument("--noise-sigma", type=float, default=0.2, help="exploration noise scale")
-    parser.add_argument("--timesteps", type=int, default=40_000, help="environment steps")
-    parser.add_argument("--num-envs", type=int, default=8, help="sessions stepped together")
+    parser.add_argument("--timesteps", type=int, default=240_000,
+                        help="environment steps, summed over the envs")
+    parser.add_argument("--num-envs", type=int, default=32,
+                        help="sessions stepped together (one gradient step per vector step)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="where run folders are created")
     parser.add_argument("--rounds", type=int, default=2,
