@@ -52,18 +52,28 @@ def write_results(out: str | Path, summary: dict[str, Any], meta: dict[str, Any]
     return text
 
 
+ROBUSTNESS_LABELS = {"agent_sim_a": "agent, own half-data simulator",
+                     "agent_sim_b": "agent, other half's simulator"}
+"""Plot labels of the robustness rows (`training.robustness_run`)."""
+
+
 def _plot(path: Path, summary: dict[str, Any]) -> None:
-    fig = Figure(figsize=(8, 4))
-    ax = fig.add_subplot()
+    """Horizontal bars of the not-skipped rate with 95% intervals; robustness rows in grey."""
     names = list(summary)
-    means = [summary[a]["not_skipped_rate"]["mean"] for a in names]
-    low = [m - summary[a]["not_skipped_rate"]["ci_low"] for a, m in zip(names, means, strict=True)]
-    high = [summary[a]["not_skipped_rate"]["ci_high"] - m for a, m in zip(names, means,
-                                                                         strict=True)]
-    ax.bar(names, means, yerr=[low, high], capsize=4)
-    ax.set(ylabel="not-skipped rate per recommended track",
+    rates = [summary[a]["not_skipped_rate"] for a in names]
+    means = [r["mean"] for r in rates]
+    errors = [[m - r["ci_low"] for m, r in zip(means, rates, strict=True)],
+              [r["ci_high"] - m for m, r in zip(means, rates, strict=True)]]
+    colors = ["tab:grey" if a in ROBUSTNESS_LABELS else "tab:blue" for a in names]
+    fig = Figure(figsize=(8, 0.45 * len(names) + 1.2))
+    ax = fig.add_subplot()
+    ax.barh(range(len(names)), means, xerr=errors, capsize=3, color=colors)
+    ax.set_yticks(range(len(names)), [ROBUSTNESS_LABELS.get(a, a) for a in names])
+    ax.invert_yaxis()
+    for row, (mean, high) in enumerate(zip(means, errors[1], strict=True)):
+        ax.text(mean + high + 0.01, row, f"{mean:.3f}", va="center", fontsize=8)
+    ax.set(xlabel="not-skipped rate per recommended track", xlim=(0, 1.08),
            title="Agents on held-out sessions (95% intervals over seeds)")
-    ax.set_ylim(0, 1)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
