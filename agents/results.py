@@ -53,7 +53,9 @@ def write_results(out: str | Path, summary: dict[str, Any], meta: dict[str, Any]
 
 
 ROBUSTNESS_LABELS = {"agent_sim_a": "agent, own half-data simulator",
-                     "agent_sim_b": "agent, other half's simulator"}
+                     "agent_sim_b": "agent, other half's simulator",
+                     "most_popular_sim_b": "most_popular, other half's simulator",
+                     "greedy_model_sim_b": "greedy_model, other half's simulator"}
 """Plot labels of the robustness rows (`training.robustness_run`)."""
 
 

@@ -175,15 +175,21 @@ def robustness_run(config: TrainConfig, env_config: EnvConfig, rounds: int,
 
     The agent is evaluated on held-out sessions in its own simulator ("agent_sim_a") and in a
     simulator fitted on the other half of the training sessions ("agent_sim_b"). A large drop
-    means the agent exploits its own simulator's quirks.
+    means the agent exploits its own simulator's quirks. For scale, most-popular and
+    greedy-by-model (which reads simulator b itself) play the same sessions in simulator b
+    ("most_popular_sim_b", "greedy_model_sim_b").
     """
-    from agents.baselines import DDPGTrackAgent
+    from agents.baselines import DDPGTrackAgent, GreedyModelAgent, MostPopularAgent
 
     model, _ = train(replace(config, exp_name=f"{config.exp_name}-sim-a"),
                      replace(env_config, simulator_half=0))
     out = {}
-    for name, half in (("agent_sim_a", 0), ("agent_sim_b", 1)):
+    for half, agents in ((0, {"agent_sim_a": DDPGTrackAgent(model)}),
+                         (1, {"agent_sim_b": DDPGTrackAgent(model),
+                              "most_popular_sim_b": MostPopularAgent(),
+                              "greedy_model_sim_b": GreedyModelAgent()})):
         vec = MusicRecVectorEnv(64, **asdict(replace(env_config, sessions="test",
                                                      simulator_half=half)))
-        out[name] = evaluate(DDPGTrackAgent(model), vec, rounds, seed)
+        for name, agent in agents.items():
+            out[name] = evaluate(agent, vec, rounds, seed)
     return out

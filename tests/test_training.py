@@ -133,3 +133,21 @@ def test_cli_training_defaults_are_train_config_defaults() -> None:
     config, _ = _configs(args, seed=0, runs_dir=Path("runs"))
     assert asdict(config) == asdict(TrainConfig(exp_name="ddpg"))
     assert (config.num_envs, config.timesteps) == (32, 240_000)
+
+
+def test_robustness_run_tests_one_agent_in_both_half_data_simulators(tmp_path: Path) -> None:
+    from agents.training import robustness_run
+
+    config = TrainConfig(timesteps=400, num_envs=4, eval_freq=10_000, eval_episodes=4,
+                         checkpoint_freq=10_000, runs_dir=tmp_path, progress=False)
+    out = robustness_run(config, EnvConfig(), rounds=1, seed=0)
+    assert set(out) == {"agent_sim_a", "agent_sim_b", "most_popular_sim_b",
+                        "greedy_model_sim_b"}
+    for metrics in out.values():
+        assert set(metrics) == set(METRICS) and 0.0 < metrics["not_skipped_rate"] < 1.0
+    # the two simulators disagree, so the same agent on the same sessions scores differently
+    assert out["agent_sim_a"]["not_skipped_rate"] != out["agent_sim_b"]["not_skipped_rate"]
+    # greedy reads simulator b itself: the best one-step choice there
+    assert out["greedy_model_sim_b"]["not_skipped_rate"] > (
+        out["most_popular_sim_b"]["not_skipped_rate"] + 0.05)
+    assert [p.name.split("__")[1] for p in tmp_path.iterdir()] == ["ddpg-sim-a"]
