@@ -49,7 +49,7 @@ class TrainConfig:
     num_envs: int = 32
     """Sessions stepped together. With one gradient step per vector step, more envs give the
     critic more (and fresher) transitions per update at nearly the same cost: on the real
-    sample 32 envs x 240k steps beat 8 envs x 60k by about 0.06 not-skipped rate in the same
+    sample 32 envs x 240k steps beat 8 envs x 60k by about 0.08 not-skipped rate in the same
     wall time (NOTES.md)."""
     eval_freq: int = 20_000
     eval_episodes: int = 64
