@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -151,3 +153,21 @@ def test_robustness_run_tests_one_agent_in_both_half_data_simulators(tmp_path: P
     assert out["greedy_model_sim_b"]["not_skipped_rate"] > (
         out["most_popular_sim_b"]["not_skipped_rate"] + 0.05)
     assert [p.name.split("__")[1] for p in tmp_path.iterdir()] == ["ddpg-sim-a"]
+
+
+def test_train_script_trains_benchmarks_and_saves_a_loadable_run(tmp_path: Path) -> None:
+    """scripts/train.py, the one-file version of the main job, runs end to end."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "train.py"), "--timesteps", "400",
+         "--num-envs", "4", "--eval-freq", "200", "--rounds", "1", "--runs-dir", str(tmp_path)],
+        cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {line.split("|")[1].strip() for line in done.stdout.splitlines()
+            if line.startswith("| ")}
+    assert {"agent", "random", "most_popular", "logged", "item_knn", "greedy_model"} <= rows
+    (run,) = tmp_path.iterdir()
+    assert (run / "model.zip").is_file() and (run / "eval" / "evaluations.npz").is_file()
+    rec = Recommender.load(run)
+    history = list(rec.bundle.track_ids[rec.bundle.decoder.rows[:3]])
+    assert len(set(rec.recommend(history, k=5)) - set(history)) == 5
