@@ -35,9 +35,14 @@ class EffectiveActionMixin:
         super().__init__(*args, **kwargs)
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
-        """Give the target actor the env's catalog, so bootstrap targets value real tracks."""
+        """Read the env's catalog once per `learn` for exploration and the target actor.
+
+        Random-track exploration draws from it; the target actor outputs its tracks, so
+        bootstrap targets value real tracks.
+        """
         out = super()._setup_learn(*args, **kwargs)
         decoder = self.env.get_attr("bundle")[0].decoder
+        self._catalog = decoder.vectors
         target = getattr(self, "actor_target", None)
         if target is not None and getattr(target, "unit", False):
             # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
@@ -55,8 +60,6 @@ class EffectiveActionMixin:
             return action, buffer_action
         if self._track_rng is None:
             self._track_rng = np.random.default_rng(self.seed)
-        if self._catalog is None:  # read once, not on every step
-            self._catalog = self.env.get_attr("bundle")[0].decoder.vectors
         catalog = self._catalog
         slots = action.reshape(n_envs, -1, catalog.shape[1])
         swap = self._track_rng.random(slots.shape[:2]) < self.explore_tracks

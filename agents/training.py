@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 import musicgym
 from agents.algorithms import ALGORITHMS
 from agents.evaluation import evaluate
+from musicgym.artifacts import atomic_path
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
@@ -135,10 +136,17 @@ def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Pa
     ]
     model.learn(config.timesteps, callback=callbacks)
     save_model(model, run / "model.zip")
-    record = {"algo": config.algo, "env": _jsonable(asdict(env_config)),
-              "train": _jsonable(asdict(config)), "musicgym_version": musicgym.__version__}
-    (run / "run.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    write_run_record(run, config.algo, env_config, asdict(config))
     return model, run
+
+
+def write_run_record(run: Path, algo: str, env_config: EnvConfig,
+                     train_settings: dict[str, Any]) -> None:
+    """Write `run.json`: what `Recommender.load` needs to rebuild the agent and its env."""
+    record = {"algo": algo, "env": _jsonable(asdict(env_config)),
+              "train": _jsonable(train_settings), "musicgym_version": musicgym.__version__}
+    with atomic_path(run / "run.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -12,24 +12,18 @@ the table against the baselines on held-out sessions. `musicgym train` does the 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
-from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecMonitor
 
-from agents.algorithms import RecDDPG
-from agents.baselines import DDPGTrackAgent
-from agents.evaluation import evaluate, summarize
-from agents.policy import TUNED_HYPERPARAMETERS, RecPolicy
+from agents.evaluation import summarize
+from agents.policy import make_agent
 from agents.results import table
-from agents.training import TqdmCallback, baseline_agents, save_model
+from agents.training import TqdmCallback, benchmark_run, save_model, write_run_record
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
@@ -57,9 +51,8 @@ if __name__ == "__main__":
     run = args.runs_dir / f"{ENV_ID}__train_script__{args.seed}__{int(time.time())}"
     run.mkdir(parents=True)
 
-    # seeding: the envs and the agent each take the one seed; torch on one thread is far
-    # faster for these small networks on a busy CPU, and flushing denormals avoids slow floats
-    torch.manual_seed(args.seed)
+    # one thread is far faster for these small networks on a busy CPU, and flushing denormal
+    # floats avoids a 4x slowdown; SB3 seeds torch, numpy and the envs from `seed`
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
 
@@ -73,15 +66,11 @@ if __name__ == "__main__":
     envs.seed(args.seed)
     eval_envs = VecMonitor(SB3VecEnv(sessions("validation", args.num_envs)))
 
-    # the agent: DDPG with the history-encoding actor and bilinear critic, tuned preset
-    hyper = copy.deepcopy(TUNED_HYPERPARAMETERS)
-    layout = envs.get_attr("layout")[0]
-    policy_kwargs = {"history_length": layout.history_length, "dim": layout.dim,
-                     **hyper.pop("policy_kwargs")}
-    action_size = envs.action_space.shape[0]
-    noise = NormalActionNoise(np.zeros(action_size), np.full(action_size, args.noise_sigma))
-    model = RecDDPG(RecPolicy, envs, action_noise=noise, policy_kwargs=policy_kwargs,
-                    seed=args.seed, tensorboard_log=str(run / "tensorboard"), **hyper)
+    # the agent: SB3's DDPG with the history-encoding actor and the bilinear critic
+    # (agents/policy.py), the tuned preset (`TUNED_HYPERPARAMETERS`) and Gaussian noise
+    model = make_agent("ddpg", envs, preset="tuned", noise="gaussian",
+                       noise_sigma=args.noise_sigma, seed=args.seed,
+                       tensorboard_log=str(run / "tensorboard"))
 
     # training: progress bar, evaluation on validation sessions, checkpoints
     per_env = args.num_envs
@@ -94,14 +83,9 @@ if __name__ == "__main__":
                            name_prefix="ddpg"),
     ])
     save_model(model, run / "model.zip")
-    # run.json as `musicgym train` writes it, so `Recommender.load(run)` works on this run
-    record = {"algo": "ddpg", "env": asdict(env_config), "train": vars(args)}
-    (run / "run.json").write_text(json.dumps(record, default=str, indent=2))
+    write_run_record(run, "ddpg", env_config, vars(args))  # so Recommender.load(run) works
 
     # held-out test sessions: the agent and every baseline replay the same sessions
-    test = sessions("test", 64)
-    agents = {"agent": DDPGTrackAgent(model), **baseline_agents(test)}
-    results = {name: [evaluate(agent, test, args.rounds, args.seed)]
-               for name, agent in agents.items()}
+    results = benchmark_run(model, env_config, args.rounds, args.seed)
     print(f"saved {run}/model.zip")
-    print(table(summarize(results)))
+    print(table(summarize({name: [metrics] for name, metrics in results.items()})))

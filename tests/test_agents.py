@@ -151,6 +151,7 @@ def test_bilinear_critic_is_linear_in_each_track_vector(vec: MusicRecVectorEnv,
 def test_explore_tracks_plays_random_catalog_tracks(vec: MusicRecVectorEnv, tmp_path) -> None:
     catalog = vec.bundle.decoder.vectors
     model = make_agent("ddpg", vec, seed=3, noise="none", explore_tracks=1.0, **SMALL)
+    model._setup_learn(total_timesteps=1)  # as learn() does before collecting
     model._last_obs = fresh_obs(vec, seed=9)
     action, _ = model._sample_action(0, None, vec.num_envs)
     slots = action.reshape(-1, vec.dim)

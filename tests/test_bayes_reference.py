@@ -12,7 +12,7 @@ import pytest
 from musicgym.data.loading import load_dataset
 from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH
 from musicgym.data.synthetic import SyntheticConfig, generate
-from musicgym.data.synthetic_catalog import make_catalog
+from musicgym.data.synthetic_catalog import play_scores
 from musicgym.data.synthetic_model import GroundTruthParameters
 from musicgym.simulator import metrics
 from musicgym.simulator.bayes import (
@@ -20,7 +20,6 @@ from musicgym.simulator.bayes import (
     ObservedSessions,
     PickTable,
     bayes_p_skip2,
-    play_scores,
     posterior_predictive,
 )
 from musicgym.simulator.report import build_report, write_report
@@ -41,9 +40,12 @@ def default_set(tmp_path_factory: pytest.TempPathFactory):
     return _generated(tmp_path_factory.mktemp("bayes") / "synthetic", GroundTruthParameters())
 
 
-def test_play_scores_match_the_catalog() -> None:
-    catalog = make_catalog(500, 4, GroundTruthParameters(), np.random.default_rng(1))
-    np.testing.assert_array_equal(play_scores(catalog.popularity), catalog.play_z)
+def test_play_scores_by_hand() -> None:
+    # shares 0.5, 0.3, 0.2: mid-rank cumulative shares 0.25, 0.65, 0.9 -> -Phi^-1 of each
+    expected = np.array([0.6744898, -0.3853205, -1.2815516], np.float32)
+    np.testing.assert_allclose(play_scores(np.array([0.5, 0.3, 0.2])), expected, rtol=1e-6)
+    np.testing.assert_allclose(play_scores(np.array([0.2, 0.5, 0.3])), expected[[2, 0, 1]],
+                               rtol=1e-6)
 
 
 def test_without_session_latents_it_is_the_true_model(tmp_path: Path) -> None:

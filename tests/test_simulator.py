@@ -176,17 +176,14 @@ def test_challenge_decisions_are_seeded_blind_and_second_half_only(dataset, simu
                                samples=32)
 
     a = decide(packed, 0)
-    steps = np.arange(20)[None, :]
-    second = packed.mask & (steps >= (packed.mask.sum(axis=1) // 2)[:, None])
+    second = _second_half(packed)
     assert not a[~second].any() and a[second].any() and not a[second].all()
     np.testing.assert_array_equal(a, decide(packed, 0))
     # the first prediction of each second half is the blind marginal's
     first = second & ~np.roll(second, 1, axis=1)
     np.testing.assert_array_equal(a[first], p_blind[first] >= 0.5)
-    perturbed = packed.__class__(**{**packed.__dict__,
-                                    "outcomes": np.where(second, 3 - packed.outcomes,
-                                                         packed.outcomes),
-                                    "behaviour": _scrambled_behaviour(packed, second)})
+    perturbed = _with(packed, outcomes=np.where(second, 3 - packed.outcomes, packed.outcomes),
+                      behaviour=_scrambled_behaviour(packed, second))
     np.testing.assert_array_equal(a, decide(perturbed, 0))
     # the first half's behaviour is read
     first_half = packed.mask & ~second
@@ -224,6 +221,11 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
     pooled = evaluate(simulator, dataset.log(split="test"), np.random.default_rng(0),
                       members=[simulator])
     assert 0.0 < pooled.predictors["model"]["maa"] < 1.0
+    # pooling a fit with itself leaves the blind probabilities as they were; only the sampled
+    # second halves behind the 0/1 decisions differ
+    one, two = result.predictors["model"], pooled.predictors["model"]
+    assert two["auc"] == one["auc"] and two["log_loss"] == pytest.approx(one["log_loss"])
+    assert abs(two["maa"] - one["maa"]) < 0.03
 
 
 def test_numpy_inference_matches_torch(dataset, simulator) -> None:

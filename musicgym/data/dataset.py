@@ -58,6 +58,11 @@ class PreparedDataset:
         """The split of every session, indexed by `session_idx`."""
         return assign_splits(self.sessions, spec)
 
+    @cached_property
+    def log_columns(self) -> list[str]:
+        """The columns of `log.parquet` (read from its schema, not its rows)."""
+        return list(pq.read_schema(self.path / "log.parquet").names)
+
     def log(self, columns: list[str] | None = None, split: str | None = None,
             spec: SplitSpec = DEFAULT_SPLIT) -> pd.DataFrame:
         """The log rows (all, or one split's), sorted by session then position."""

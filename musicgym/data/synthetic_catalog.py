@@ -79,10 +79,25 @@ def _popularity(
     weights /= weights.sum()
     rank_cdf = np.cumsum(weights)
     rank_cdf /= rank_cdf[-1]
-    popularity, play_z = np.empty(n), np.empty(n, dtype=np.float32)
+    popularity = np.empty(n)
     popularity[rank_order] = weights
-    play_z[rank_order] = -ndtri(np.clip(rank_cdf - weights / 2, 1e-12, 1 - 1e-12))
-    return popularity, rank_order, rank_cdf, play_z
+    return popularity, rank_order, rank_cdf, play_scores(popularity)
+
+
+def play_scores(popularity: np.ndarray) -> np.ndarray:
+    """Each track's play-quantile score (the catalog's `play_z`) from its play probability.
+
+    -Phi^-1 of the share of plays on more popular tracks plus half its own: popular tracks
+    score high. The Bayes reference (`musicgym.simulator.bayes`) recomputes it from the saved
+    popularity with this same function.
+    """
+    rank_order = np.argsort(-popularity, kind="stable")
+    weights = popularity[rank_order]
+    rank_cdf = np.cumsum(weights)
+    rank_cdf /= rank_cdf[-1]
+    out = np.empty(len(popularity), dtype=np.float32)
+    out[rank_order] = -ndtri(np.clip(rank_cdf - weights / 2, 1e-12, 1 - 1e-12))
+    return out
 
 
 def _latent_score(

@@ -195,7 +195,6 @@ def skip_location(
     )
 
 
-
 def _simulate_positions(
     rng: np.random.Generator, s: SessionState, catalog: Catalog, p: GroundTruthParameters
 ) -> dict[str, np.ndarray]:

@@ -33,21 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.special import expit, logsumexp, ndtri
+from scipy.special import expit, logsumexp
 
 from musicgym.data.schema import CONTEXT_TYPES, FEATURE_COLUMNS, MAX_SESSION_LENGTH
+from musicgym.data.synthetic_catalog import play_scores
 from musicgym.data.synthetic_model import GroundTruthParameters, SessionState, skip_location
-
-
-def play_scores(popularity: np.ndarray) -> np.ndarray:
-    """Each track's play-quantile score q (the catalog's `play_z`) from its play probability."""
-    rank_order = np.argsort(-popularity, kind="stable")
-    weights = popularity[rank_order]
-    rank_cdf = np.cumsum(weights)
-    rank_cdf /= rank_cdf[-1]
-    out = np.empty(len(popularity), dtype=np.float32)
-    out[rank_order] = -ndtri(np.clip(rank_cdf - weights / 2, 1e-12, 1 - 1e-12))
-    return out
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.cache import cache_dir
@@ -138,8 +137,7 @@ def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = Non
     """Fit embeddings and the response model on the dataset's training split."""
     config = config or SimulatorConfig()
     labels = dataset.split_labels(config.split)
-    available = set(pq.read_schema(dataset.path / "log.parquet").names)
-    behaviour = [c for c in BEHAVIOUR_COLUMNS if c in available]
+    behaviour = [c for c in BEHAVIOUR_COLUMNS if c in dataset.log_columns]
     log = dataset.log(sorted({"session_idx", "session_position", "session_length", "track_idx",
                               "skip_2", "outcome", "premium", "hist_user_behavior_is_shuffle",
                               "context_type", "hour_of_day", *behaviour}))
