@@ -1,16 +1,14 @@
-"""Agents for `MusicRec-v0`: SB3 policies with a history encoder, and baseline recommenders."""
+"""Agents for `MusicRec-v0`: SB3 policies with a history encoder, the SB3 adapter, baselines."""
 
 from agents.baselines import (
-    DDPGTrackAgent,
     GreedyModelAgent,
     ItemKNNAgent,
     LoggedAgent,
     MostPopularAgent,
     RandomAgent,
-    TrackAgent,
 )
 from agents.policy import (
-    SEED_HYPERPARAMETERS,
+    MUSICBOX_HYPERPARAMETERS,
     TUNED_HYPERPARAMETERS,
     HistoryEncoder,
     RecActor,
@@ -20,21 +18,24 @@ from agents.policy import (
     make_agent,
     wolpertinger_tracks,
 )
+from agents.track_agent import PolicyAgent, TrackAgent
+from agents.vec_env import SB3VecEnv
 
 __all__ = [
-    "SEED_HYPERPARAMETERS",
+    "MUSICBOX_HYPERPARAMETERS",
     "TUNED_HYPERPARAMETERS",
-    "DDPGTrackAgent",
     "GreedyModelAgent",
     "HistoryEncoder",
     "ItemKNNAgent",
     "LoggedAgent",
     "MostPopularAgent",
+    "PolicyAgent",
     "RandomAgent",
     "RecActor",
     "RecCritic",
     "RecPolicy",
     "RecSACPolicy",
+    "SB3VecEnv",
     "TrackAgent",
     "make_agent",
     "wolpertinger_tracks",

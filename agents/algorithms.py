@@ -91,3 +91,10 @@ class RecSAC(EffectiveActionMixin, SAC):
 
 ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"ddpg": RecDDPG, "td3": RecTD3,
                                                    "sac": RecSAC}
+
+
+def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
+    """The SB3 class of an algorithm name."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"algo ({name!r}) must be one of {sorted(ALGORITHMS)}")
+    return ALGORITHMS[name]

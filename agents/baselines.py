@@ -1,47 +1,18 @@
-"""Baseline recommenders for `MusicRec-v0`, and an adapter for SB3 models, behind one interface.
+"""Baseline recommenders for `MusicRec-v0`, all `TrackAgent`s (see `agents.track_agent`).
 
-Every agent is a `TrackAgent`: `select(env, obs, rng)` returns a slate of simulator rows
-[N, K] for the env's sessions (catalog tracks only, none already played in the session, none
-twice in a slate), to be heard with `env.sessions.play`. `predict(obs)` is SB3's interface:
-the chosen tracks' vectors as proto-vectors, which the env decodes back to exactly those
-tracks with `decoding="nearest"` (with "dot", to the tracks whose dot product is highest).
-
-Agents read the env's session state (full history, user state) rather than the observation,
-which only holds the last H tracks: `obs` must describe the env's current sessions.
+Random, most popular, the logged next tracks, item-kNN and greedy-by-model (the tracks the
+world's user model itself rates best right now: a reference that reads the simulator).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from abc import abstractmethod
+from typing import Any
 
 import numpy as np
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from agents.policy import wolpertinger_tracks
-from musicgym.data.schema import MAX_SESSION_LENGTH
-from musicgym.envs.bundle import SimulatorBundle
-from musicgym.envs.sessions import SessionBatch
-
-LISTENED = 2
-"""Outcome classes from this one on (skip_3, not_skipped) count as listened."""
-
-
-class SessionEnv(Protocol):
-    """What agents read: a `MusicRecVectorEnv` or an unwrapped `MusicRecEnv`."""
-
-    sessions: SessionBatch
-    bundle: SimulatorBundle
-
-
-def allowed_tracks(env: SessionEnv) -> np.ndarray:
-    """Mask [N, catalog] of catalog tracks not yet played in each session."""
-    decoder = env.bundle.decoder
-    allowed = np.ones((env.sessions.n, len(decoder)), bool)
-    index = decoder.catalog_index(env.sessions.played)
-    b, c = np.nonzero(index >= 0)
-    allowed[b, index[b, c]] = False
-    return allowed
+from agents.track_agent import SessionEnv, TrackAgent
+from musicgym.data.schema import MAX_SESSION_LENGTH, listened
 
 
 def top_slate(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
@@ -53,45 +24,8 @@ def top_slate(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
 
 
 def popularity(env: SessionEnv) -> np.ndarray:
-    """Training plays of every catalog track [catalog]."""
-    plays = env.bundle.simulator.response.stats.plays
-    return np.asarray(plays, np.float64)[env.bundle.decoder.rows]
-
-
-class TrackAgent(ABC):
-    """A recommender that picks tracks directly; see the module docstring for the contract.
-
-    :param env: the env `predict` recommends for (a `MusicRecVectorEnv` or `MusicRecEnv`,
-        wrapped or not); `select` takes its env as an argument and does not need it
-    :param seed: seed of the generator `predict` hands to `select`
-    """
-
-    def __init__(self, env: Any | None = None, seed: int = 0) -> None:
-        self.env: SessionEnv | None = env.unwrapped if env is not None else None
-        self.rng = np.random.default_rng(seed)
-
-    @abstractmethod
-    def select(self, vec_env: SessionEnv, obs: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-        """Simulator rows [N, K] to recommend to each session of `vec_env`."""
-
-    def slate_size(self, env: SessionEnv) -> int:
-        """Tracks per slate in `env`."""
-        return env.sessions.config.slate_size
-
-    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """SB3-style actions: the vectors of the selected tracks, flattened per session."""
-        if self.env is None:
-            raise ValueError(f"{type(self).__name__}.predict needs the env: pass env= when "
-                             "building the agent")
-        batch = np.atleast_2d(obs)
-        if len(batch) != self.env.sessions.n:
-            raise ValueError(f"obs holds {len(batch)} sessions, the env {self.env.sessions.n}")
-        rows = self.select(self.env, batch, self.rng)
-        decoder = self.env.bundle.decoder
-        actions = decoder.vectors[decoder.catalog_index(rows)].reshape(len(batch), -1)
-        return (actions[0] if np.ndim(obs) == 1 else actions), None
+    """Training plays of every recommendable track [recommendable]."""
+    return np.asarray(env.bundle.catalog.plays, np.float64)[env.bundle.decoder.rows]
 
 
 class ScoringAgent(TrackAgent):
@@ -105,7 +39,7 @@ class ScoringAgent(TrackAgent):
                rng: np.random.Generator) -> np.ndarray:
         """The K best-scoring tracks not yet played."""
         scores = self.scores(vec_env, rng)
-        top = top_slate(scores, allowed_tracks(vec_env), self.slate_size(vec_env))
+        top = top_slate(scores, vec_env.sessions.allowed(), self.slate_size(vec_env))
         return vec_env.bundle.decoder.rows[top]
 
 
@@ -128,7 +62,7 @@ class MostPopularAgent(ScoringAgent):
 class ItemKNNAgent(ScoringAgent):
     """Tracks nearest (cosine) to the mean vector of the tracks listened to in the session.
 
-    Listened: outcome skip_3 or not_skipped; with none, the mean of the whole history; with no
+    Listened: skip_2 false (`schema.listened`); with none, the mean of the whole history; with no
     history at all, the most popular tracks.
     """
 
@@ -136,9 +70,9 @@ class ItemKNNAgent(ScoringAgent):
         """Cosine similarity of each catalog track to the session's taste vector."""
         s, decoder = env.sessions, env.bundle.decoder
         heard = np.arange(MAX_SESSION_LENGTH)[None, :] < s.n_played[:, None]
-        listened = heard & (s.outcomes >= LISTENED)
-        weights = np.where(listened.any(axis=1)[:, None], listened, heard).astype(np.float32)
-        query = np.einsum("np,npd->nd", weights, env.bundle.vectors[s.played])
+        liked = heard & listened(s.outcomes)
+        weights = np.where(liked.any(axis=1)[:, None], liked, heard).astype(np.float32)
+        query = np.einsum("np,npd->nd", weights, env.bundle.catalog.vectors[s.played])
         norm = np.linalg.norm(query, axis=1, keepdims=True)
         cosine = (query / np.maximum(norm, 1e-12)) @ decoder.vectors.T
         cosine /= np.maximum(np.linalg.norm(decoder.vectors, axis=1), 1e-12)[None, :]
@@ -147,7 +81,7 @@ class ItemKNNAgent(ScoringAgent):
 
 
 class GreedyModelAgent(ScoringAgent):
-    """Tracks the simulator's response model gives the highest P(not skipped) right now.
+    """Tracks the world's user model gives the highest P(listened) right now.
 
     It scores candidates with the user's current state at the next position; for slates it
     takes the K best without advancing the user through the slate (greedy slot by slot, each
@@ -176,16 +110,14 @@ class GreedyModelAgent(ScoringAgent):
         return mask
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
-        """P(not skipped) of each candidate; -1 for tracks outside the candidate set."""
-        s, response = env.sessions, env.bundle.response
+        """P(listened) of each candidate; -1 for tracks outside the candidate set."""
+        s = env.sessions
         b, c = np.nonzero(self.candidates(env))
         rows = env.bundle.decoder.rows[c]
         p = np.empty(len(b))
         for lo in range(0, len(b), self.chunk):
-            i, part = b[lo:lo + self.chunk], slice(lo, lo + self.chunk)
-            probs = response.probs(s.state[i], rows[part], s.context[i], s.n_played[i] + 1,
-                                   s.length[i])
-            p[part] = probs[:, 2] + probs[:, 3]
+            part = slice(lo, lo + self.chunk)
+            p[part] = s.listen_probs(b[part], rows[part])
         scores = np.full((s.n, len(env.bundle.decoder)), -1.0)
         scores[b, c] = p
         return scores
@@ -203,7 +135,7 @@ class LoggedAgent(TrackAgent):
                rng: np.random.Generator) -> np.ndarray:
         """The next K logged tracks, with most-popular fallbacks."""
         s, decoder = vec_env.sessions, vec_env.bundle.decoder
-        allowed = allowed_tracks(vec_env)
+        allowed = vec_env.sessions.allowed()
         pop = popularity(vec_env)
         rows = np.arange(s.n)
         chosen = np.empty((s.n, self.slate_size(vec_env)), np.int64)
@@ -217,33 +149,3 @@ class LoggedAgent(TrackAgent):
             chosen[:, j] = np.where(ok, index, fallback)
             allowed[rows, chosen[:, j]] = False
         return decoder.rows[chosen]
-
-
-class DDPGTrackAgent(TrackAgent):
-    """An SB3 actor-critic model as a `TrackAgent`: its protos decoded by the env's decoder.
-
-    :param model: a trained DDPG, TD3 or SAC model (deterministic actions)
-    :param wolpertinger_k: when above 0, refine each slot among its k nearest tracks with the
-        critic (`wolpertinger_tracks`) instead of decoding
-    """
-
-    def __init__(self, model: BaseAlgorithm, env: Any | None = None, seed: int = 0,
-                 wolpertinger_k: int = 0) -> None:
-        super().__init__(env, seed)
-        self.model, self.wolpertinger_k = model, wolpertinger_k
-
-    def select(self, vec_env: SessionEnv, obs: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-        """The model's slate for each session."""
-        if self.wolpertinger_k > 0:
-            return wolpertinger_tracks(self.model, vec_env, obs, self.wolpertinger_k)
-        protos = self.model.predict(obs, deterministic=True)[0]
-        protos = protos.reshape(len(obs), self.slate_size(vec_env), -1)
-        return vec_env.bundle.decoder.decode(protos, vec_env.sessions.played)[0]
-
-    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, None]:
-        """The model's own actions (or, with Wolpertinger, the refined tracks' vectors)."""
-        if self.wolpertinger_k > 0:
-            return super().predict(obs, state, episode_start, deterministic)
-        return self.model.predict(obs, deterministic=True)[0], None

@@ -1,12 +1,13 @@
 """Evaluate recommendation agents on simulated sessions started from held-out logged sessions.
 
-Every agent chooses tracks through one call, `agent.select(vec_env, obs, rng) -> rows [N, K]`;
+Every agent is a `TrackAgent` and chooses tracks through one call,
+`agent.select(vec_env, obs, rng) -> catalog rows [N, K]`;
 the same sessions (same seed) are replayed for every agent, so differences between agents are
 not differences between users. Metrics per recommended track and per session:
 
 | metric | meaning |
 |---|---|
-| not_skipped_rate | share of recommended tracks not skipped (skip_2 false) |
+| listened | share of recommended tracks listened (skip_2 false) |
 | listen_score | mean of 0, 1/3, 2/3, 1 for skip_1, skip_2, skip_3, not skipped |
 | session_return | mean reward (the env's reward) summed over a session |
 | diversity | 1 - mean pairwise cosine of the tracks recommended within a session |
@@ -15,24 +16,17 @@ not differences between users. Metrics per recommended track and per session:
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from agents.track_agent import TrackAgent
+from musicgym.data.schema import listened
 from musicgym.envs.sessions import LISTEN_REWARD
 from musicgym.envs.vector import MusicRecVectorEnv
 
-METRICS = ("not_skipped_rate", "listen_score", "session_return", "diversity", "coverage")
-
-
-class TrackAgent(Protocol):
-    """Anything that picks tracks (simulator rows [N, K]) for a batch of sessions."""
-
-    def select(self, vec_env: MusicRecVectorEnv, obs: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-        """Tracks to recommend now, one slate per session."""
-        ...
+METRICS = ("listened", "listen_score", "session_return", "diversity", "coverage")
 
 
 def _diversity(vectors: np.ndarray, rows: list[list[int]]) -> float:
@@ -69,10 +63,10 @@ def evaluate(agent: TrackAgent, vec_env: MusicRecVectorEnv, rounds: int,
     flat = np.concatenate(outcomes)
     every = [r for session in recommended for r in session]
     return {
-        "not_skipped_rate": float((flat >= 2).mean()),
+        "listened": float(listened(flat).mean()),
         "listen_score": float(LISTEN_REWARD[flat].mean()),
         "session_return": float(np.concatenate(returns).mean()),
-        "diversity": _diversity(vec_env.bundle.vectors, recommended),
+        "diversity": _diversity(vec_env.bundle.catalog.vectors, recommended),
         "coverage": len(set(every)) / len(vec_env.bundle.decoder),
     }
 

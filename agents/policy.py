@@ -28,18 +28,20 @@ from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
 from agents.algorithms import ALGORITHMS
+from agents.vec_env import SB3VecEnv
 from musicgym.data.schema import OUTCOMES
 from musicgym.envs.observation import POSITION_PARTS, ObservationLayout
-from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
+from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator.inputs import CONTEXT_DIM
 
 DEFAULT_NET_ARCH = [256, 256]
 
-SEED_HYPERPARAMETERS: dict[str, Any] = {
+MUSICBOX_HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 1e-3, "tau": 0.001, "batch_size": 64, "gamma": 0.99, "buffer_size": 10_000,
     "policy_kwargs": {"actor_lr_ratio": 0.05},  # actor 5e-5, critic 1e-3
 }
-"""The seed project's settings (actor lr 5e-5, critic lr 1e-3), as SB3 keyword arguments."""
+"""The seed project's (musicbox) settings (actor lr 5e-5, critic lr 1e-3), as SB3 keyword
+arguments."""
 
 TUNED_HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 1e-3, "tau": 0.005, "batch_size": 128, "gamma": 0.9,
@@ -49,7 +51,7 @@ TUNED_HYPERPARAMETERS: dict[str, Any] = {
 """Faster actor and target updates, a shorter horizon (sessions are short), 30% of slots
 recommending a random track while training, and the bilinear critic."""
 
-PRESETS = {"seed": SEED_HYPERPARAMETERS, "tuned": TUNED_HYPERPARAMETERS}
+PRESETS = {"musicbox": MUSICBOX_HYPERPARAMETERS, "tuned": TUNED_HYPERPARAMETERS}
 
 
 class HistoryEncoder(BaseFeaturesExtractor):
@@ -318,7 +320,8 @@ def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tun
     :param algo: "ddpg", "td3" or "sac"
     :param env: a `MusicRec-v0` gym env, a `MusicRecVectorEnv` (wrapped in `SB3VecEnv`) or an
         SB3 VecEnv over either
-    :param preset: "tuned" (`TUNED_HYPERPARAMETERS`) or "seed" (`SEED_HYPERPARAMETERS`)
+    :param preset: "tuned" (`TUNED_HYPERPARAMETERS`) or "musicbox" (`MUSICBOX_HYPERPARAMETERS`,
+        the seed project's)
     :param noise: exploration noise of DDPG/TD3 (SAC explores by its entropy and ignores it)
     :param noise_sigma: its standard deviation, in action units
     :param seed: seed of the model (networks, noise, sampling)
@@ -356,20 +359,17 @@ def _noise(kind: str, size: int, sigma: float) -> Any:
 
 def wolpertinger_tracks(model: OffPolicyAlgorithm, vec_env: Any, obs: np.ndarray,
                         k: int) -> np.ndarray:
-    """Tracks (simulator rows) [N, K] chosen by Wolpertinger refinement of the actor's slate.
+    """Tracks (catalog rows) [N, K] chosen by Wolpertinger refinement of the actor's slate.
 
     Slot by slot, the k unplayed catalog tracks nearest to the slot's proto-vector are each put
     in the slot (the earlier slots hold their chosen tracks, the later ones their protos) and
     scored by the first Q-head; the best one is kept. `vec_env` is a `MusicRecVectorEnv` (or
     `MusicRecEnv`) whose sessions `obs` [N, size] describes.
     """
-    decoder, played = vec_env.bundle.decoder, vec_env.sessions.played
+    decoder = vec_env.bundle.decoder
     n = len(obs)
     action = model.predict(obs, deterministic=True)[0].reshape(n, -1, decoder.vectors.shape[1])
-    allowed = np.ones((n, len(decoder)), bool)
-    banned = decoder.catalog_index(played)
-    b, c = np.nonzero(banned >= 0)
-    allowed[b, banned[b, c]] = False
+    allowed = vec_env.sessions.allowed()
     k = max(1, min(k, int(allowed.sum(axis=1).min()) - action.shape[1] + 1))
     obs_t = model.policy.obs_to_tensor(obs)[0].repeat_interleave(k, dim=0)
     chosen = np.empty(action.shape[:2], np.int64)

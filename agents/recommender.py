@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from agents.algorithms import algorithm_class
 from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.sessions import SessionBatch
-from musicgym.simulator.inputs import encode_context
 
 
 class UnknownTracksError(KeyError):
@@ -46,7 +46,7 @@ class Recommender:
         self.model = model
         self.config = env_config
         self.bundle = load_bundle(env_config)
-        self._row = {tid: i for i, tid in enumerate(self.bundle.track_ids[:-1])}
+        self._row = {tid: i for i, tid in enumerate(self.bundle.catalog.track_ids[:-1])}
         self.last_skipped: list[str] = []
 
     @classmethod
@@ -58,10 +58,8 @@ class Recommender:
             raise FileNotFoundError(f"{run_dir}: no run.json; pass a run folder written by "
                                     "`musicgym train`")
         run = json.loads(path.read_text())
-        from agents.training import algorithm_class
-
         model = algorithm_class(run["algo"]).load(run_dir / "model.zip", device="cpu")
-        return cls(model, EnvConfig(**run["env"]))
+        return cls(model, EnvConfig.from_kwargs(**run["env"]))
 
     def _rows(self, history: Sequence[str], unknown: str) -> tuple[list[int], list[int]]:
         known = [i for i, t in enumerate(history) if t in self._row]
@@ -74,19 +72,17 @@ class Recommender:
         return [self._row[history[i]] for i in known], known
 
     def _observation(self, rows: list[int], outcomes: np.ndarray,
-                     context: ListeningContext) -> tuple[np.ndarray, SessionBatch]:
+                     context: ListeningContext) -> np.ndarray:
+        """The observation of one session that heard `rows` with `outcomes` in `context`."""
         batch = SessionBatch(self.bundle, self.config, 1)
         rows, outcomes = rows[-(MAX_SESSION_LENGTH - 1):], outcomes[-(MAX_SESSION_LENGTH - 1):]
-        batch.played[0, : len(rows)] = rows
-        batch.outcomes[0, : len(rows)] = outcomes
-        batch.n_played[0] = len(rows)
-        batch.length[0] = max(context.session_length, len(rows) + 1)
-        batch.context[0] = encode_context(np.array([context.premium]),
-                                          np.array([context.shuffle]),
-                                          np.array([context.context_type]),
-                                          np.array([context.hour]),
-                                          np.array([batch.length[0]]))[0]
-        return batch.observation(), batch
+        length = max(context.session_length, len(rows) + 1)
+        batch.start(np.array([0]), np.array([rows], np.int64).reshape(1, -1),
+                    np.asarray(outcomes, np.int64).reshape(1, -1),
+                    {"premium": [context.premium], "shuffle": [context.shuffle],
+                     "context_type": [context.context_type], "hour": [context.hour]},
+                    np.array([length]))
+        return batch.observation()
 
     def recommend(self, history: Sequence[str], outcomes: Sequence[str] | None = None,
                   context: ListeningContext | None = None, k: int = 10,
@@ -105,9 +101,9 @@ class Recommender:
             raise ValueError(f"outcome {bad[0]!r} is not one of {OUTCOMES}")
         rows, kept = self._rows(list(history), unknown)
         codes = np.array([OUTCOMES.index(outcomes[i]) for i in kept], np.int64)
-        obs, batch = self._observation(rows, codes, context or ListeningContext())
+        obs = self._observation(rows, codes, context or ListeningContext())
         action, _ = self.model.predict(obs, deterministic=True)
-        protos = np.asarray(action, np.float32).reshape(-1, self.bundle.vectors.shape[1])
+        protos = np.asarray(action, np.float32).reshape(-1, self.bundle.catalog.dim)
         return self._rank(protos, set(rows), k)
 
     def _rank(self, protos: np.ndarray, heard: set[int], k: int) -> list[str]:
@@ -127,4 +123,4 @@ class Recommender:
                         break
                 if len(picked) == limit:
                     break
-        return self.bundle.track_ids[picked].tolist()
+        return self.bundle.catalog.track_ids[picked].tolist()

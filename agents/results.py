@@ -60,9 +60,9 @@ ROBUSTNESS_LABELS = {"agent_sim_a": "agent, own half-data simulator",
 
 
 def _plot(path: Path, summary: dict[str, Any]) -> None:
-    """Horizontal bars of the not-skipped rate with 95% intervals; robustness rows in grey."""
+    """Horizontal bars of the listened rate with 95% intervals; robustness rows in grey."""
     names = list(summary)
-    rates = [summary[a]["not_skipped_rate"] for a in names]
+    rates = [summary[a]["listened"] for a in names]
     means = [r["mean"] for r in rates]
     errors = [[m - r["ci_low"] for m, r in zip(means, rates, strict=True)],
               [r["ci_high"] - m for m, r in zip(means, rates, strict=True)]]
@@ -74,7 +74,7 @@ def _plot(path: Path, summary: dict[str, Any]) -> None:
     ax.invert_yaxis()
     for row, (mean, high) in enumerate(zip(means, errors[1], strict=True)):
         ax.text(mean + high + 0.01, row, f"{mean:.3f}", va="center", fontsize=8)
-    ax.set(xlabel="not-skipped rate per recommended track", xlim=(0, 1.08),
+    ax.set(xlabel="listened rate per recommended track (skip_2 false)", xlim=(0, 1.08),
            title="Agents on held-out sessions (95% intervals over seeds)")
     fig.tight_layout()
     with atomic_path(path) as tmp:

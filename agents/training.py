@@ -8,9 +8,6 @@ A run folder `runs/{env_id}__{exp_name}__{seed}__{time}/` holds `model.zip` (SB3
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,20 +19,17 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback,
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
-import musicgym
-from agents.algorithms import ALGORITHMS
+from agents import baselines
+from agents.algorithms import algorithm_class
 from agents.evaluation import evaluate
+from agents.policy import make_agent
+from agents.track_agent import PolicyAgent, TrackAgent
+from agents.vec_env import SB3VecEnv
 from musicgym.artifacts import atomic_path
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
-from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
-
-
-def algorithm_class(name: str) -> type[BaseAlgorithm]:
-    """The SB3 class of an algorithm name."""
-    if name not in ALGORITHMS:
-        raise ValueError(f"algo ({name!r}) must be one of {sorted(ALGORITHMS)}")
-    return ALGORITHMS[name]
+from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.version import __version__
 
 
 @dataclass(frozen=True)
@@ -43,14 +37,14 @@ class TrainConfig:
     """What `train` runs: algorithm, preset, noise, budget, envs, evaluation and folders."""
 
     algo: Literal["ddpg", "td3", "sac"] = "ddpg"
-    preset: Literal["tuned", "seed"] = "tuned"
+    preset: Literal["tuned", "musicbox"] = "tuned"
     noise: Literal["gaussian", "ou"] = "gaussian"
     noise_sigma: float = 0.2
     timesteps: int = 240_000
     num_envs: int = 32
     """Sessions stepped together. With one gradient step per vector step, more envs give the
     critic more (and fresher) transitions per update at nearly the same cost: on the real
-    sample 32 envs x 240k steps beat 8 envs x 60k by about 0.08 not-skipped rate in the same
+    sample 32 envs x 240k steps beat 8 envs x 60k by about 0.08 listened rate in the same
     wall time (NOTES.md)."""
     eval_freq: int = 20_000
     eval_episodes: int = 64
@@ -103,25 +97,22 @@ def run_folder(config: TrainConfig) -> Path:
 
 def save_model(model: BaseAlgorithm, path: Path) -> None:
     """Save an SB3 model as `path` (a .zip), atomically."""
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        model.save(Path(tmp) / "model.zip")
-        os.replace(Path(tmp) / "model.zip", path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        model.save(stream)
 
 
 def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
     """Train an agent on training sessions, evaluating on validation sessions; save the run."""
-    from agents.policy import make_agent
-
     torch.set_num_threads(config.torch_threads)
     # tiny gradients turned denormal and made training 4x slower in some simulators
     torch.set_flush_denormal(True)
     run = run_folder(config)
     env_config = replace(env_config, sessions="train")
     # VecMonitor records episode returns for the logs and for EvalCallback
-    venv = VecMonitor(SB3VecEnv(MusicRecVectorEnv(config.num_envs, **asdict(env_config))))
+    venv = VecMonitor(SB3VecEnv.make(config.num_envs, **asdict(env_config)))
     venv.seed(config.seed)
-    eval_env = VecMonitor(SB3VecEnv(MusicRecVectorEnv(
-        config.num_envs, **asdict(replace(env_config, sessions="validation")))))
+    eval_env = VecMonitor(SB3VecEnv.make(config.num_envs,
+                                         **asdict(replace(env_config, sessions="validation"))))
     model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
                        noise_sigma=config.noise_sigma, seed=config.seed)
     model.tensorboard_log = str(run / "tensorboard")
@@ -144,7 +135,7 @@ def write_run_record(run: Path, algo: str, env_config: EnvConfig,
                      train_settings: dict[str, Any]) -> None:
     """Write `run.json`: what `Recommender.load` needs to rebuild the agent and its env."""
     record = {"algo": algo, "env": _jsonable(asdict(env_config)),
-              "train": _jsonable(train_settings), "musicgym_version": musicgym.__version__}
+              "train": _jsonable(train_settings), "musicgym_version": __version__}
     with atomic_path(run / "run.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
 
@@ -153,28 +144,19 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
 
 
-def baseline_agents(vec: MusicRecVectorEnv) -> dict[str, Any]:
-    """The baselines, by name, for a vector env."""
-    from agents import baselines as b
-
-    return {"random": b.RandomAgent(), "most_popular": b.MostPopularAgent(),
-            "logged": b.LoggedAgent(), "item_knn": b.ItemKNNAgent(),
-            "greedy_model": b.GreedyModelAgent()}
+def baseline_agents() -> dict[str, TrackAgent]:
+    """The baselines, by name."""
+    return {"random": baselines.RandomAgent(), "most_popular": baselines.MostPopularAgent(),
+            "logged": baselines.LoggedAgent(), "item_knn": baselines.ItemKNNAgent(),
+            "greedy_model": baselines.GreedyModelAgent()}
 
 
 def benchmark_run(model: BaseAlgorithm, env_config: EnvConfig, rounds: int, seed: int,
                   num_envs: int = 64) -> dict[str, dict[str, float]]:
     """Metrics of the trained agent and every baseline on the same held-out test sessions."""
-    from agents.baselines import DDPGTrackAgent
-
     vec = MusicRecVectorEnv(num_envs, **asdict(replace(env_config, sessions="test")))
-    agents = {"agent": DDPGTrackAgent(model), **baseline_agents(vec)}
+    agents = {"agent": PolicyAgent(model), **baseline_agents()}
     return {name: evaluate(agent, vec, rounds, seed) for name, agent in agents.items()}
-
-
-def clean_run(run: Path) -> None:
-    """Delete a run folder (for throwaway runs in tests)."""
-    shutil.rmtree(run, ignore_errors=True)
 
 
 def robustness_run(config: TrainConfig, env_config: EnvConfig, rounds: int,
@@ -187,15 +169,13 @@ def robustness_run(config: TrainConfig, env_config: EnvConfig, rounds: int,
     greedy-by-model (which reads simulator b itself) play the same sessions in simulator b
     ("most_popular_sim_b", "greedy_model_sim_b").
     """
-    from agents.baselines import DDPGTrackAgent, GreedyModelAgent, MostPopularAgent
-
     model, _ = train(replace(config, exp_name=f"{config.exp_name}-sim-a"),
                      replace(env_config, simulator_half=0))
     out = {}
-    for half, agents in ((0, {"agent_sim_a": DDPGTrackAgent(model)}),
-                         (1, {"agent_sim_b": DDPGTrackAgent(model),
-                              "most_popular_sim_b": MostPopularAgent(),
-                              "greedy_model_sim_b": GreedyModelAgent()})):
+    for half, agents in ((0, {"agent_sim_a": PolicyAgent(model)}),
+                         (1, {"agent_sim_b": PolicyAgent(model),
+                              "most_popular_sim_b": baselines.MostPopularAgent(),
+                              "greedy_model_sim_b": baselines.GreedyModelAgent()})):
         vec = MusicRecVectorEnv(64, **asdict(replace(env_config, sessions="test",
                                                      simulator_half=half)))
         for name, agent in agents.items():

@@ -1,13 +1,13 @@
 """What the action space lets an agent reach, measured against greedy-by-model.
 
 For the first step of N training sessions, the simulator scores every catalog track
-(P(not skipped), as `GreedyModelAgent` does). The script prints:
+(P(listened), as `GreedyModelAgent` does). The script prints:
 - greedy's mean score, and greedy restricted to the tracks "dot" decoding can reach at all
   (the argmax for some direction: found with 200,000 random directions);
 - how much of each track's mean score across states a linear function of its vector explains
   (R^2; with the simulator's two track statistics as extra regressors too): the part of greedy
   a critic linear in the track vector can express;
-- over whole held-out test sessions, the not-skipped rate of one constant direction (the least
+- over whole held-out test sessions, the listened rate of one constant direction (the least
   squares direction of that fit, decoded by dot product), most-popular and greedy.
 
     python scripts/action_space_report.py --data ../shared/data/mssd/log_sample.csv.gz
@@ -19,15 +19,13 @@ import argparse
 
 import numpy as np
 
-from agents.baselines import (
-    GreedyModelAgent,
-    MostPopularAgent,
-    TrackAgent,
-    allowed_tracks,
-    top_slate,
-)
+from agents.baselines import GreedyModelAgent, MostPopularAgent, top_slate
 from agents.evaluation import evaluate
+from agents.track_agent import TrackAgent
+from musicgym.datasets import load_dataset
+from musicgym.envs.bundle import simulator_config
 from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.simulator.fitting import load_or_fit
 
 
 class ConstantDirectionAgent(TrackAgent):
@@ -42,7 +40,7 @@ class ConstantDirectionAgent(TrackAgent):
         decoder = vec_env.bundle.decoder
         scores = np.broadcast_to(decoder.vectors @ self.direction,
                                  (vec_env.sessions.n, len(decoder)))
-        allowed = allowed_tracks(vec_env)
+        allowed = vec_env.sessions.allowed()
         return decoder.rows[top_slate(scores, allowed, self.slate_size(vec_env))]
 
 
@@ -66,7 +64,7 @@ def main() -> None:
     n = min(args.states, len(env.bundle.sampler))
     env.sessions.reset(np.arange(args.states), rng, np.resize(np.arange(n), args.states))
     decoder = env.bundle.decoder
-    allowed = allowed_tracks(env)
+    allowed = env.sessions.allowed()
     scores = np.where(allowed, GreedyModelAgent(env).scores(env, rng), -1.0)
     vectors = decoder.vectors
 
@@ -80,7 +78,8 @@ def main() -> None:
           f"dot-reachable tracks {np.where(reachable, scores, -1.0).max(axis=1).mean():.4f}")
 
     track_mean = np.nanmean(np.where(allowed, scores, np.nan), axis=0)
-    stats = env.bundle.simulator.response.stats.features(decoder.rows)
+    simulator = load_or_fit(load_dataset(args.data), simulator_config(env.config), progress=False)
+    stats = simulator.response.stats.features(decoder.rows)
     fit, coef = r_squared(vectors, track_mean)
     fit_stats, _ = r_squared(np.hstack([vectors, stats]), track_mean)
     print(f"R^2 of each track's mean score on its vector {fit:.3f}; "
@@ -90,8 +89,8 @@ def main() -> None:
     agents = {"constant direction": ConstantDirectionAgent(coef[:-1].astype(np.float32)),
               "most popular": MostPopularAgent(), "greedy": GreedyModelAgent()}
     for name, agent in agents.items():
-        rate = evaluate(agent, test, rounds=1, seed=args.seed)["not_skipped_rate"]
-        print(f"held-out test sessions, not-skipped rate: {name} {rate:.4f}")
+        rate = evaluate(agent, test, rounds=1, seed=args.seed)["listened"]
+        print(f"held-out test sessions, listened rate: {name} {rate:.4f}")
 
 
 if __name__ == "__main__":

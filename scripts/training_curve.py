@@ -1,4 +1,4 @@
-"""Learning curve of DDPG: not-skipped rate on validation and test sessions every few steps.
+"""Learning curve of DDPG: listened rate on validation and test sessions every few steps.
 
 Trains like `musicgym train` (tuned preset, `make_agent`) but in chunks, and after each chunk
 replays every validation and test session once with the actor and with the target actor (the
@@ -12,6 +12,7 @@ keyword arguments go in `--overrides` as JSON, e.g. '{"gradient_steps": 4}'.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 
@@ -19,10 +20,11 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecMonitor
 
-from agents.baselines import TrackAgent
 from agents.evaluation import evaluate
 from agents.policy import RecActor, make_agent
-from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
+from agents.track_agent import TrackAgent
+from agents.vec_env import SB3VecEnv
+from musicgym.envs.vector import MusicRecVectorEnv
 
 
 class ActorAgent(TrackAgent):
@@ -34,12 +36,10 @@ class ActorAgent(TrackAgent):
 
     def select(self, vec_env: MusicRecVectorEnv, obs: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
-        catalog, self.actor.catalog = self.actor.catalog, None
-        try:
-            with torch.no_grad():
-                protos = self.actor(torch.as_tensor(obs)).numpy()
-        finally:
-            self.actor.catalog = catalog
+        bare = copy.copy(self.actor)  # a shallow copy shares the weights
+        bare.catalog = None
+        with torch.no_grad():
+            protos = bare(torch.as_tensor(obs)).numpy()
         protos = protos.reshape(len(obs), self.slate_size(vec_env), -1)
         return vec_env.bundle.decoder.decode(protos, vec_env.sessions.played)[0]
 
@@ -58,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
 
-    venv = VecMonitor(SB3VecEnv(MusicRecVectorEnv(args.num_envs, data=args.data)))
+    venv = VecMonitor(SB3VecEnv.make(args.num_envs, data=args.data))
     venv.seed(args.seed)
     model = make_agent("ddpg", venv, seed=args.seed, **args.overrides)
     splits = {name: MusicRecVectorEnv(64, data=args.data, sessions=name)
@@ -70,7 +70,7 @@ def main() -> None:
         row: dict[str, float] = {"steps": done, "seconds": round(time.time() - start)}
         for actor_name, actor in (("actor", model.actor), ("target", model.actor_target)):
             for split, env in splits.items():
-                rate = evaluate(ActorAgent(actor), env, 1, args.seed)["not_skipped_rate"]
+                rate = evaluate(ActorAgent(actor), env, 1, args.seed)["listened"]
                 row[f"{actor_name}_{split}"] = round(rate, 4)
         print(json.dumps(row), flush=True)
 

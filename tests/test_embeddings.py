@@ -157,20 +157,6 @@ def test_topk_single_query_and_exhausted_catalog():
     assert set(rows[:3].tolist()) == {2, 3, 4}
 
 
-def test_scaled_to_unit_box():
-    emb = random_embeddings()
-    box = emb.scaled_to_unit_box()
-    assert np.abs(box.matrix).max() == 1.0
-    scale = box.metadata["box_scale"]
-    np.testing.assert_allclose(box.matrix / scale, emb.matrix, rtol=1e-6)
-    assert np.array_equal(box.ids, emb.ids) and np.array_equal(box.fallback, emb.fallback)
-    # ranking by dot product is unchanged by a positive scalar
-    np.testing.assert_array_equal(box.topk(box.matrix[:4], 5)[0], emb.topk(emb.matrix[:4], 5)[0])
-
-
-# ----- features --------------------------------------------------------------------------------
-
-
 def test_from_features_on_real_sample():
     path = DATA / "track_features_sample.csv"
     if not path.exists():

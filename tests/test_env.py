@@ -19,8 +19,10 @@ from hypothesis.extra.numpy import arrays
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import musicgym
+from agents.vec_env import SB3VecEnv
+from musicgym.envs import config as env_config
 from musicgym.envs import music_rec
-from musicgym.envs.vector import MusicRecVectorEnv, SB3VecEnv
+from musicgym.envs.vector import MusicRecVectorEnv
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +138,31 @@ def test_bad_arguments_are_named() -> None:
         gym.make("MusicRec-v0", slate_size=0)
     with pytest.raises(ValueError, match="reward \\('clicks'\\)"):
         gym.make("MusicRec-v0", reward="clicks")
+    with pytest.raises(TypeError, match="unknown argument.*'slates'"):
+        gym.make("MusicRec-v0", slates=2)
+    with pytest.raises(ValueError, match="history_length \\(21\\)"):
+        gym.make("MusicRec-v0", history_length=21)
+
+
+def rewards_of(seed: int, **kwargs) -> list[float]:
+    env = gym.make("MusicRec-v0", **kwargs)
+    return rollout(env, seed, 25)[1]
+
+
+def test_old_names_warn_once_and_behave_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(env_config, "_warned", set())
+    listened = rewards_of(2, reward="listened")
+    assert sum(listened) > 3 and set(listened) <= {0.0, 1.0}
+    with pytest.warns(DeprecationWarning, match="'not_skipped' is deprecated.*'listened'"):
+        old = rewards_of(2, reward="not_skipped")
+    assert old == listened
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rewards_of(2, reward="not_skipped") == listened  # warned once already
+    with pytest.warns(DeprecationWarning, match="'seed' is deprecated.*'simulator_seed'"):
+        env = gym.make("MusicRec-v0", seed=0)
+    assert env.unwrapped.config.simulator_seed == 0
+    assert gym.make("MusicRec-v0").unwrapped.config.reward == "listened"
 
 
 def test_episode_truncates_at_logged_length(env: gym.Env) -> None:
@@ -241,6 +268,23 @@ def test_vector_env_matches_single_env_distribution() -> None:
     se = np.sqrt(0.25 / len(rewards) + 0.25 / len(v_rewards))
     assert abs(np.mean(rewards) - np.mean(v_rewards)) < 4 * se
     assert abs(np.mean(lengths) - np.mean(v_lengths)) < 0.6
+
+
+def test_same_step_autoreset_reports_the_final_observation() -> None:
+    vec = MusicRecVectorEnv(num_envs=8, autoreset_mode="SameStep")
+    vec.reset(seed=0)
+    vec.action_space.seed(0)
+    ended = 0
+    for _ in range(25):
+        obs, reward, _, truncated, info = vec.step(vec.action_space.sample())
+        assert info["_tracks"].all()  # no step is spent on a reset
+        if truncated.any():
+            ended += int(truncated.sum())
+            final = vec.layout.split(info["final_obs"][truncated])["position"]
+            np.testing.assert_allclose(final[:, 1], 0.0)  # no tracks left
+            fresh = vec.layout.split(obs[truncated])["position"]
+            assert (fresh[:, 1] > 0).all()
+    assert ended > 0
 
 
 def test_sb3_adapter_trains_and_reports_terminal_observations() -> None:

@@ -56,10 +56,9 @@ def test_expected_calibration_error():
     assert np.isnan(diagram["observed"][5])
 
 
-def test_log_loss_and_brier():
+def test_log_loss():
     assert m.log_loss(np.array([0.5, 0.5]), np.array([0, 1])) == pytest.approx(np.log(2))
     assert m.log_loss(np.array([1.0]), np.array([0])) == pytest.approx(-np.log(1e-6))
-    assert m.brier(np.array([0.8, 0.1]), np.array([1, 0])) == pytest.approx((0.04 + 0.01) / 2)
 
 
 def test_challenge_mask_predicts_second_halves():

@@ -11,7 +11,7 @@ from musicgym.data.loading import load_dataset
 from musicgym.data.synthetic import SyntheticConfig, generate
 from musicgym.simulator.fidelity import evaluate, pack_for, rollout_outcomes
 from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, fit_simulator
-from musicgym.simulator.response import ResponseConfig
+from musicgym.simulator.response_net import ResponseConfig
 from musicgym.simulator.sampler import SessionSampler
 
 SMALL = SimulatorConfig(embedding_dim=8, response=ResponseConfig(hidden=16, epochs=3, seed=0))
@@ -229,7 +229,7 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
 
 
 def test_numpy_inference_matches_torch(dataset, simulator) -> None:
-    from musicgym.simulator.fast import NumpyResponse
+    from musicgym.simulator.numpy_response import NumpyResponse
 
     fast = NumpyResponse(simulator.response)
     model = simulator.response

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from musicgym.simulator.fidelity import predict, summarize
     from musicgym.simulator.fitting import SimulatorConfig, load_or_fit
     from musicgym.simulator.report import write_report
-    from musicgym.simulator.response import ResponseConfig
+    from musicgym.simulator.response_net import ResponseConfig
 
     start = time.perf_counter()
     try:

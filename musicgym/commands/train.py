@@ -11,8 +11,11 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="MSSD log or prepared dataset (default: the synthetic default set)")
     parser.add_argument("--slate-size", type=int, default=1, help="tracks recommended per step")
-    parser.add_argument("--reward", choices=("not_skipped", "listen"), default="not_skipped",
-                        help="reward per track")
+    parser.add_argument("--reward", choices=("listened", "listen", "not_skipped"),
+                        default="listened",
+                        help="reward per track: listened (1 when skip_2 is false) or listen "
+                             "(0, 1/3, 2/3, 1 by how far it played); not_skipped is the "
+                             "deprecated name of listened")
     parser.add_argument("--min-plays", type=int, default=5,
                         help="training plays a track needs to be recommendable")
     parser.add_argument("--decoding", choices=("dot", "nearest"), default="dot",
@@ -23,8 +26,9 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algo", choices=("ddpg", "td3", "sac"), default="ddpg",
                         help="SB3 algorithm (all use musicgym's actor and critic networks)")
-    parser.add_argument("--preset", choices=("tuned", "seed"), default="tuned",
-                        help="hyperparameters: the tuned default or the seed project's")
+    parser.add_argument("--preset", choices=("tuned", "musicbox"), default="tuned",
+                        help="hyperparameters: the tuned default or the seed project's "
+                             "(musicbox)")
     parser.add_argument("--noise", choices=("gaussian", "ou"), default="gaussian",
                         help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
     parser.add_argument("--noise-sigma", type=float, default=0.2, help="exploration noise scale")
@@ -107,13 +111,13 @@ def run_benchmark(args: argparse.Namespace) -> int:
     summary = summarize(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data)}
     if not args.no_robustness:
-        gaps = [a["not_skipped_rate"] - b["not_skipped_rate"]
+        gaps = [a["listened"] - b["listened"]
                 for a, b in zip(per_seed["agent_sim_a"], per_seed["agent_sim_b"], strict=True)]
         meta["robustness_gap"] = confidence_interval(gaps)
     print(write_results(args.out, summary, meta))
     if "robustness_gap" in meta:
         gap = meta["robustness_gap"]
-        print(f"robustness: not-skipped rate in its own simulator minus in a simulator fitted on "
+        print(f"robustness: listened rate in its own simulator minus in a simulator fitted on "
               f"disjoint data: {gap['mean']:.3f} [{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]")
     return 0
 

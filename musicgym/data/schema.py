@@ -63,6 +63,9 @@ SKIP_COLUMNS = ("skip_1", "skip_2", "skip_3", "not_skipped")
 OUTCOMES = ("skip_1", "skip_2_only", "skip_3_only", "not_skipped")
 """The four exclusive outcome classes derived from the nested flags (see `outcome_class`)."""
 
+FIRST_LISTENED = OUTCOMES.index("skip_3_only")
+"""Classes from this one on have skip_2 false: the track was "listened" (see `listened`)."""
+
 LOG_COLUMNS: tuple[Column, ...] = (
     Column("session_id", "str", doc="one listening session"),
     Column("session_position", "int", 1, MAX_SESSION_LENGTH, doc="1-based position"),
@@ -152,3 +155,17 @@ def outcome_flags(outcome: np.ndarray) -> dict[str, np.ndarray]:
         "skip_3": outcome <= 2,
         "not_skipped": outcome == 3,
     }
+
+
+def listened(outcome: np.ndarray) -> np.ndarray:
+    """Whether each outcome class was "listened": skip_2 false (skip_3 only or played through).
+
+    MSSD's own `not_skipped` flag means "played to the end", a narrower event; musicgym's
+    reward, metric and baselines all use this one.
+    """
+    return np.asarray(outcome) >= FIRST_LISTENED
+
+
+def p_listened(probs: np.ndarray) -> np.ndarray:
+    """P(listened) from outcome probabilities [..., 4] over `OUTCOMES`."""
+    return probs[..., FIRST_LISTENED:].sum(axis=-1)

@@ -28,14 +28,12 @@ def from_features(
     variance; constant columns stay at 0). With `dim`, the standardized matrix is projected on its
     first `dim` principal axes (SVD), signs fixed so each axis's largest loading is positive.
 
-    Args:
-        track_ids: tracks to embed, in row order; None embeds every row of `features`.
-        features: one row per track, the MSSD track-features schema; extra columns ignored.
-        dim: output dimension; None keeps all standardized features.
-        id_column: the column of `features` that holds track ids.
+    :param track_ids: tracks to embed, in row order; None embeds every row of `features`.
+    :param features: one row per track, the MSSD track-features schema; extra columns ignored.
+    :param dim: output dimension; None keeps all standardized features.
+    :param id_column: the column of `features` that holds track ids.
 
-    Returns:
-        Embeddings whose `fallback` flags tracks absent from `features` or with no feature at
+    :return: Embeddings whose `fallback` flags tracks absent from `features` or with no feature at
         all; their vector is all zeros, the mean track. `metadata["n_imputed"]` counts imputed
         values.
     """
@@ -118,10 +116,9 @@ def combine(
     ids, a's order first; a track missing from one block gets zeros there (the block's mean).
     A track is fallback only if it is fallback (or missing) in both blocks.
 
-    Args:
-        a: first block, e.g. co-occurrence embeddings.
-        b: second block, e.g. feature embeddings.
-        weights: multipliers of the standardized blocks.
+    :param a: first block, e.g. co-occurrence embeddings.
+    :param b: second block, e.g. feature embeddings.
+    :param weights: multipliers of the standardized blocks.
     """
     if len(weights) != 2 or min(weights) < 0:
         raise ValueError(f"weights ({weights}) must be two non-negative numbers")

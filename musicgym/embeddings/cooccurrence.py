@@ -60,19 +60,18 @@ def from_cooccurrence(
     vector of the embedded tracks they were played with, or, with no such neighbour, the mean of
     all embedded vectors times `fallback_shrink` (a weak, near-centre guess).
 
-    Args:
-        session_index: session code of each log row [rows].
-        track_index: track code of each log row [rows], in 0..n_tracks-1.
-        n_tracks: number of track codes (rows of the result).
-        track_ids: the id of each track code; default "0", "1", ...
-        dim: vector length; columns beyond the PPMI matrix's rank are zero.
-        window: only positions at most this far apart co-occur; None means the whole session.
-        min_count: plays a track needs to be embedded by the SVD.
-        seed: seeds the SVD's start vector (the result is deterministic given it).
-        cds_alpha: context-distribution smoothing exponent of the PPMI.
-        fallback_shrink: factor on the mean vector given to tracks with no embedded neighbour.
-        solver: SVD of vocabularies over `DENSE_SVD_MAX` tracks: "randomized" (fast, seeded
-            Gaussian sketch) or "arpack" (scipy's svds, start vector from the seed).
+    :param session_index: session code of each log row [rows].
+    :param track_index: track code of each log row [rows], in 0..n_tracks-1.
+    :param n_tracks: number of track codes (rows of the result).
+    :param track_ids: the id of each track code; default "0", "1", ...
+    :param dim: vector length; columns beyond the PPMI matrix's rank are zero.
+    :param window: only positions at most this far apart co-occur; None means the whole session.
+    :param min_count: plays a track needs to be embedded by the SVD.
+    :param seed: seeds the SVD's start vector (the result is deterministic given it).
+    :param cds_alpha: context-distribution smoothing exponent of the PPMI.
+    :param fallback_shrink: factor on the mean vector given to tracks with no embedded neighbour.
+    :param solver: SVD of vocabularies over `DENSE_SVD_MAX` tracks: "randomized" (fast, seeded
+        Gaussian sketch) or "arpack" (scipy's svds, start vector from the seed).
     """
     session_index, track_index = _check_log(session_index, track_index, n_tracks)
     _check_options(dim, window, min_count, solver)

@@ -33,19 +33,17 @@ def topk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Find the `k` catalog rows that score highest against each query.
 
-    Args:
-        catalog: float vectors [n, dim].
-        queries: one query [dim] or a batch [m, dim].
-        k: how many rows to return per query; clipped to n.
-        metric: "dot" (inner product) or "cosine" (inner product of unit vectors; a zero vector
-            scores 0 against everything).
-        exclude_rows: rows never to return: one 1-D array of rows for every query, or a
-            sequence of m row lists, one per query.
-        catalog_chunk: catalog rows scored at once.
-        query_chunk: queries scored at once.
+    :param catalog: float vectors [n, dim].
+    :param queries: one query [dim] or a batch [m, dim].
+    :param k: how many rows to return per query; clipped to n.
+    :param metric: "dot" (inner product) or "cosine" (inner product of unit vectors; a zero vector
+        scores 0 against everything).
+    :param exclude_rows: rows never to return: one 1-D array of rows for every query, or a
+        sequence of m row lists, one per query.
+    :param catalog_chunk: catalog rows scored at once.
+    :param query_chunk: queries scored at once.
 
-    Returns:
-        (rows int64 [m, k], scores float32 [m, k]), or [k] each for a single query. Where
+    :return: (rows int64 [m, k], scores float32 [m, k]), or [k] each for a single query. Where
         fewer than k rows remain after the exclusions, the tail is row -1 with score -inf.
     """
     if metric not in ("dot", "cosine"):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from musicgym.artifacts import atomic_path
 from musicgym.embeddings.search import CATALOG_CHUNK, QUERY_CHUNK, Exclusions, Metric, topk
 
 FORMAT_NAME = "musicgym.track_embeddings"
@@ -23,12 +23,11 @@ _NPZ_KEYS = ("ids", "vectors", "fallback", "metadata")
 class TrackEmbeddings:
     """Track vectors indexed by track id: row i holds the vector of `ids[i]`.
 
-    Args:
-        ids: unique track ids, one per row.
-        vectors: finite vectors [n, dim], stored as float32.
-        fallback: True for tracks seen too rarely to embed, whose vector is a stand-in
-            (see the builder that made them); all False when omitted.
-        metadata: JSON-serializable facts about how the vectors were made (source, parameters).
+    :param ids: unique track ids, one per row.
+    :param vectors: finite vectors [n, dim], stored as float32.
+    :param fallback: True for tracks seen too rarely to embed, whose vector is a stand-in
+        (see the builder that made them); all False when omitted.
+    :param metadata: JSON-serializable facts about how the vectors were made (source, parameters).
     """
 
     def __init__(
@@ -101,8 +100,7 @@ class TrackEmbeddings:
     def rows(self, ids: str | Iterable[str]) -> np.ndarray:
         """Row indices (int64) of track `ids`; a single id gives a 0-d array.
 
-        Raises:
-            KeyError: naming the first unknown id and how many of the ids were unknown.
+        :raises KeyError: naming the first unknown id and how many of the ids were unknown.
         """
         single = isinstance(ids, str)
         query = [ids] if single else list(ids)
@@ -143,22 +141,6 @@ class TrackEmbeddings:
         """
         return topk(self._vectors, queries, k, metric, exclude_rows, catalog_chunk, query_chunk)
 
-    # ----- scaling ---------------------------------------------------------------------------
-
-    def scaled_to_unit_box(self) -> TrackEmbeddings:
-        """A copy divided by one scalar so every coordinate lies in [-1, 1].
-
-        The scalar is the largest absolute coordinate; `metadata["box_scale"]` records the
-        factor applied (product over repeated scalings), so `original = scaled / box_scale`.
-        """
-        peak = float(np.abs(self._vectors).max()) if self._vectors.size else 0.0
-        peak = peak if peak > 0 else 1.0
-        # Dividing (rather than multiplying by 1/peak) keeps the peak at exactly 1.0 in float32.
-        scaled = self._vectors / np.float32(peak)
-        meta = dict(self.metadata)
-        meta["box_scale"] = float(meta.get("box_scale", 1.0)) / peak
-        return TrackEmbeddings(self._ids, scaled, self._fallback, meta)
-
     # ----- files -----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -171,15 +153,16 @@ class TrackEmbeddings:
             "fallback": self._fallback,
             "metadata": np.asarray(json.dumps(meta, sort_keys=True)),
         }
-        _atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+            np.savez(stream, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrackEmbeddings:
         """Read a file written by `save`.
 
-        Raises:
-            ValueError: the file is not a musicgym embeddings file, or of another format version.
+        :raises ValueError: the file is not a musicgym embeddings file, or of another format
+            version.
         """
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -202,9 +185,9 @@ class TrackEmbeddings:
         path = Path(path)
         frame = pd.DataFrame(self._vectors, columns=[f"e_{j}" for j in range(self.dim)])
         frame.insert(0, "track_id", self._ids)
-        # %.9g is enough digits for every float32 to read back identically.
-        write = lambda f: frame.to_csv(f, index=False, float_format="%.9g")  # noqa: E731
-        _atomic_write(path, write, binary=False)
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
+            # %.9g is enough digits for every float32 to read back identically.
+            frame.to_csv(stream, index=False, float_format="%.9g")
         return path
 
     @classmethod
@@ -217,15 +200,3 @@ class TrackEmbeddings:
         vectors = frame.iloc[:, 1:].to_numpy(dtype=np.float32)
         return cls(ids, vectors, metadata={"source": "csv", "path": str(path)})
 
-
-def _atomic_write(path: Path, write: Callable[[IO[Any]], object], binary: bool) -> None:
-    """Call `write(file)` on a temporary file beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,8 +1,9 @@
-"""What an env needs from the simulator, built once per process for each config.
+"""What an env is made of, built once per process for each config.
 
-`load_bundle` prepares the data (cached on disk), loads or fits the simulator (cached on disk),
-and builds the session sampler, the recommendable catalog and its decoder. It is memoised, so
-a second `gym.make` with the same arguments in the same process costs nothing.
+`load_bundle` puts together, from the layers below: the prepared data (cached on disk), the
+fitted simulator (cached on disk) as a `World`, the agent-facing `Catalog` with its decoder,
+and the sampler of logged sessions that start episodes. It is memoised, so a second `gym.make`
+with the same arguments in the same process costs nothing.
 """
 
 from __future__ import annotations
@@ -10,63 +11,58 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import numpy as np
-
-from musicgym.data.loading import load_dataset
 from musicgym.data.splits import SplitSpec
+from musicgym.datasets import load_dataset
+from musicgym.embeddings.catalog import Catalog
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.decoder import ActionDecoder
-from musicgym.simulator.fast import NumpyResponse
-from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, load_or_fit
-from musicgym.simulator.inputs import PackedSessions
-from musicgym.simulator.response import ResponseConfig
+from musicgym.simulator.fitting import SimulatorConfig, load_or_fit
+from musicgym.simulator.numpy_response import NumpyResponse
+from musicgym.simulator.response_net import ResponseConfig
 from musicgym.simulator.sampler import SessionSampler
+from musicgym.simulator.user_model import World
+
+SPARE_TRACKS = 20
+"""Recommendable tracks a catalog needs beyond one slate, so sessions never run out."""
 
 
 @dataclass(frozen=True)
 class SimulatorBundle:
-    """The fitted simulator with the pieces an env steps on."""
+    """The parts an env steps on: who responds, what can be recommended, where sessions start.
 
-    simulator: FittedSimulator
-    response: NumpyResponse
-    """The response model's fast inference, which the env steps on."""
-    sampler: SessionSampler
+    Catalog rows are the prepared dataset's `track_idx`, as in the sampler's sessions; the
+    world maps them to its own rows by track id.
+    """
+
+    world: World
+    catalog: Catalog
     decoder: ActionDecoder
-    vectors: np.ndarray
-    """Action-space (unit box) vector of every simulator row; the unknown row is zeros."""
-    track_ids: np.ndarray
-    """Track id of every simulator row; the unknown row is ''."""
-    box_scale: float
+    """Decodes proto-vectors to recommendable catalog rows."""
+    sampler: SessionSampler
 
 
-def _unit_box(matrix: np.ndarray) -> tuple[np.ndarray, float]:
-    """Scale vectors by one number so every coordinate lies in [-1, 1]."""
-    top = float(np.abs(matrix).max()) if matrix.size else 1.0
-    scale = 1.0 / top if top > 0 else 1.0
-    return (matrix * scale).astype(np.float32), scale
+def simulator_config(config: EnvConfig) -> SimulatorConfig:
+    """How the env's simulator is fitted: its seed and the training sessions it may read."""
+    return SimulatorConfig(response=ResponseConfig(seed=config.simulator_seed),
+                           split=SplitSpec(train_half=config.simulator_half))
 
 
 @functools.lru_cache(maxsize=8)
 def load_bundle(config: EnvConfig) -> SimulatorBundle:
-    """Build (once per process) the simulator bundle for `config`."""
+    """Build (once per process) the parts of an env for `config`."""
     dataset = load_dataset(config.data)
-    sim_config = SimulatorConfig(response=ResponseConfig(seed=config.seed),
-                                 split=SplitSpec(train_half=config.simulator_half))
+    sim_config = simulator_config(config)
     simulator = load_or_fit(dataset, sim_config, progress=False)
-    labels = dataset.split_labels(sim_config.split)
-    log = dataset.log()
-    starts = log[labels[log["session_idx"].to_numpy()] == config.sessions]
-    sampler = SessionSampler(PackedSessions.from_log(starts), config.history_fraction)
-    plays = simulator.response.stats.plays[: len(simulator.embeddings)]
-    rows = np.flatnonzero((plays >= config.min_plays) & ~simulator.embeddings.fallback)
-    if len(rows) < config.slate_size + 20:
-        raise ValueError(f"only {len(rows)} tracks have at least min_plays={config.min_plays} "
-                         "training plays; lower min_plays or use a larger log")
-    matrix, scale = _unit_box(simulator.embeddings.matrix[rows])
-    vectors = np.zeros((len(simulator.embeddings) + 1, simulator.embeddings.dim), np.float32)
-    vectors[:-1] = simulator.embeddings.matrix * scale
-    vectors = np.clip(vectors, -1.0, 1.0)
-    ids = np.append(np.asarray(simulator.embeddings.ids, dtype=object), "")
-    decoder = ActionDecoder(matrix, rows, config.decoding)
-    return SimulatorBundle(simulator, NumpyResponse(simulator.response), sampler, decoder,
-                           vectors, ids, scale)
+    world = World(NumpyResponse(simulator.response), simulator.embeddings.ids)
+    catalog = Catalog.from_embeddings(simulator.embeddings, simulator.response.stats.plays,
+                                      config.min_plays)
+    found = len(catalog.recommendable)
+    if found < config.slate_size + SPARE_TRACKS:
+        raise ValueError(f"only {found} tracks have at least min_plays={config.min_plays} "
+                         f"training plays, and slate_size={config.slate_size} needs "
+                         f"{config.slate_size + SPARE_TRACKS}; lower min_plays or slate_size, "
+                         "or use a larger log")
+    sampler = SessionSampler.from_dataset(dataset, config.sessions, sim_config.split,
+                                          config.history_fraction)
+    return SimulatorBundle(world, catalog, ActionDecoder.for_catalog(catalog, config.decoding),
+                           sampler)

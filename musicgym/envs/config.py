@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-REWARDS = ("not_skipped", "listen")
+from musicgym.data.schema import MAX_SESSION_LENGTH
+
+REWARDS = ("listened", "listen")
 DECODINGS = ("dot", "nearest")
+DEPRECATED_REWARDS = {"not_skipped": "listened"}
+"""Old reward names, accepted for one version with a DeprecationWarning."""
+DEPRECATED_ARGUMENTS = {"seed": "simulator_seed"}
+"""Old argument names, accepted for one version with a DeprecationWarning."""
+_warned: set[str] = set()
+
+
+def _deprecated(old: str, new: str, what: str) -> None:
+    """Warn once per process that `old` is now `new`."""
+    if old not in _warned:
+        _warned.add(old)
+        warnings.warn(f"{what} {old!r} is deprecated and will be removed in the next version; "
+                      f"use {new!r} (same meaning)", DeprecationWarning, stacklevel=4)
 
 
 @dataclass(frozen=True)
@@ -20,9 +36,10 @@ class EnvConfig:
     """Tracks recommended per step (the seed's list-wise setting is 3)."""
     history_length: int = 10
     """Tracks of the listening history in the observation."""
-    reward: Literal["not_skipped", "listen"] = "not_skipped"
-    """"not_skipped": 1 when skip_2 is false; "listen": 0, 1/3, 2/3, 1 for skip_1, skip_2,
-    skip_3, not_skipped."""
+    reward: Literal["listened", "listen"] = "listened"
+    """"listened": 1 when the track is listened, i.e. skip_2 is false; "listen": 0, 1/3, 2/3,
+    1 for skip_1, skip_2, skip_3, played to the end. ("not_skipped" is the deprecated name of
+    "listened"; MSSD's own not_skipped flag means played to the end.)"""
     min_plays: int = 5
     """Only tracks heard at least this often in the training split are recommendable, so the
     simulator has seen how users respond to them."""
@@ -31,7 +48,7 @@ class EnvConfig:
     Euclidean distance (Wolpertinger)."""
     history_fraction: float = 0.5
     """Share of a logged session's opening tracks the user has heard at reset."""
-    seed: int = 0
+    simulator_seed: int = 0
     """Seed of the simulator fit (not of episodes: `reset(seed=...)` seeds those)."""
     simulator_half: int | None = None
     """0 or 1: fit the simulator on that half of the training sessions only (two disjoint
@@ -40,11 +57,35 @@ class EnvConfig:
     """Split whose logged sessions start episodes: agents train on "train" and are evaluated
     on "test", sessions that neither the simulator nor the agent saw."""
 
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
+        """The config of `gym.make` keyword arguments, with unknown names reported by name.
+
+        Deprecated names (`seed`, reward "not_skipped") are accepted with a warning.
+        """
+        for old, new in DEPRECATED_ARGUMENTS.items():
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"pass {new} only; {old} is its deprecated name")
+                _deprecated(old, new, "MusicRec-v0 argument")
+                kwargs[new] = kwargs.pop(old)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"MusicRec-v0 got unknown argument(s) {unknown}; its arguments are "
+                            f"{sorted(known)}")
+        return cls(**kwargs)
+
     def __post_init__(self) -> None:
+        if self.reward in DEPRECATED_REWARDS:
+            _deprecated(self.reward, DEPRECATED_REWARDS[self.reward], "reward")
+            object.__setattr__(self, "reward", DEPRECATED_REWARDS[self.reward])
         if self.slate_size < 1:
             raise ValueError(f"slate_size ({self.slate_size}) must be at least 1")
-        if self.history_length < 1:
-            raise ValueError(f"history_length ({self.history_length}) must be at least 1")
+        if not 1 <= self.history_length <= MAX_SESSION_LENGTH:
+            raise ValueError(f"history_length ({self.history_length}) must be in [1, "
+                             f"{MAX_SESSION_LENGTH}]: sessions hold at most "
+                             f"{MAX_SESSION_LENGTH} tracks")
         if self.reward not in REWARDS:
             raise ValueError(f"reward ({self.reward!r}) must be one of {REWARDS}")
         if self.decoding not in DECODINGS:

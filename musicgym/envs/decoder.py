@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from musicgym.embeddings.catalog import Catalog
+
 
 class ActionDecoder:
     """Exact decoding of proto-vectors [B, K, dim] to catalog tracks, batched."""
@@ -27,6 +29,12 @@ class ActionDecoder:
         lookup[self.rows] = np.arange(len(self.rows))
         self._position = lookup
 
+    @classmethod
+    def for_catalog(cls, catalog: Catalog, decoding: str = "dot") -> ActionDecoder:
+        """Decode over the recommendable tracks of `catalog` (rows are catalog rows)."""
+        rows = catalog.recommendable
+        return cls(catalog.vectors[rows], rows, decoding)
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -38,6 +46,21 @@ class ActionDecoder:
         out[inside] = self._position[rows[inside]]
         return out
 
+    def banned(self, played: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(session, catalog position) pairs of the tracks each session may not hear again.
+
+        `played` [B, P] holds the rows already heard in each session (-1 for none).
+        """
+        index = self.catalog_index(played)
+        b, c = np.nonzero(index >= 0)
+        return b, index[b, c]
+
+    def allowed(self, played: np.ndarray) -> np.ndarray:
+        """Mask [B, n] of the catalog tracks each session may still hear."""
+        allowed = np.ones((len(played), len(self.rows)), bool)
+        allowed[self.banned(played)] = False
+        return allowed
+
     def scores(self, protos: np.ndarray) -> np.ndarray:
         """Scores [B, n] of every catalog track for proto-vectors [B, dim]."""
         return protos.astype(np.float32, copy=False) @ self.vectors.T + self.bias
@@ -48,12 +71,11 @@ class ActionDecoder:
         `played` [B, P] holds simulator rows already heard in each session (-1 for none).
         """
         batch, slots, _ = protos.shape
-        banned = self.catalog_index(played)
+        banned = self.banned(played)
         chosen = np.empty((batch, slots), np.int64)
         for k in range(slots):
             s = self.scores(protos[:, k])
-            b, c = np.nonzero(banned >= 0)
-            s[b, banned[b, c]] = -np.inf
+            s[banned] = -np.inf
             if k:
                 s[np.arange(batch)[:, None], chosen[:, :k]] = -np.inf
             chosen[:, k] = s.argmax(axis=1)

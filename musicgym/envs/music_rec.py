@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 import gymnasium as gym
@@ -56,9 +55,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | last 2 | next position / 20, tracks left / 20 | 0 | 1.05 |
 
     ## Rewards
-    The sum over the slate's tracks of: with `reward="not_skipped"`, 1 when the track is not
-    skipped (skip_2 false); with `reward="listen"`, 0, 1/3, 2/3 or 1 for skip_1, skip_2,
-    skip_3 and played to the end.
+    The sum over the slate's tracks of: with `reward="listened"`, 1 when the track is listened
+    (skip_2 false: played beyond the brief-skip point); with `reward="listen"`, 0, 1/3, 2/3 or
+    1 for skip_1, skip_2, skip_3 and played to the end. (MSSD's own `not_skipped` flag means
+    "played to the end"; `reward="not_skipped"` is the deprecated name of "listened".)
 
     ## Starting State
     A logged session drawn uniformly from the training split, with the first
@@ -85,29 +85,30 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | data | None | prepared dataset or MSSD log; None: the synthetic default set |
     | slate_size | 1 | tracks per step |
     | history_length | 10 | tracks of history in the observation |
-    | reward | "not_skipped" | or "listen" |
+    | reward | "listened" | or "listen" |
     | min_plays | 5 | training plays a track needs to be recommendable |
     | decoding | "dot" | or "nearest" |
     | history_fraction | 0.5 | share of the logged session heard at reset |
-    | seed | 0 | seed of the simulator fit |
+    | simulator_seed | 0 | seed of the simulator fit (`seed` is its deprecated name) |
     | simulator_half | None | 0 or 1: simulator fitted on that half of the training sessions |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version. Since 0.1.0 the arguments `seed` and `reward="not_skipped"` are
+      named `simulator_seed` and `reward="listened"` (the old names warn; same behaviour).
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config = EnvConfig(**kwargs)
+        self.config = EnvConfig.from_kwargs(**kwargs)
         self.bundle: SimulatorBundle = load_bundle(self.config)
         self.sessions = SessionBatch(self.bundle, self.config, 1)
         self.layout = self.sessions.layout
         self.dim = self.layout.dim
         k = self.config.slate_size
         self.action_space = spaces.Box(-1.0, 1.0, (k * self.dim,), np.float32)
-        self.observation_space = spaces.Box(-1.0, 1.05, (self.layout.size,), np.float32)
+        self.observation_space = self.layout.space()
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -117,8 +118,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.sessions.observation()[0], self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
-        s = self.sessions
-        return {"history_tracks": self.bundle.track_ids[s.played[0, : s.n_played[0]]].tolist(),
+        s, ids = self.sessions, self.bundle.catalog.track_ids
+        return {"history_tracks": ids[s.played[0, : s.n_played[0]]].tolist(),
                 "session_length": int(s.length[0]), "position": int(s.n_played[0]) + 1}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -129,10 +130,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         logged = self.sessions.logged_next()[0]
         out = self.sessions.step(protos, self.np_random)
         played = out["outcomes"][0] >= 0
-        info = {"tracks": self.bundle.track_ids[out["tracks"][0]].tolist(),
+        info = {"tracks": self.bundle.catalog.track_ids[out["tracks"][0]].tolist(),
                 "outcomes": out["outcomes"][0], "played": played,
                 "distances": out["distances"][0],
-                "logged_track": self.bundle.track_ids[logged] if logged >= 0 else None,
+                "logged_track": self.bundle.catalog.track_ids[logged] if logged >= 0 else None,
                 "position": int(self.sessions.n_played[0]) + 1}
         obs = self.sessions.observation()[0]
         return obs, float(out["reward"][0]), False, bool(self.sessions.done[0]), info
@@ -143,7 +144,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         For agents that refine actions (Wolpertinger): score these k with the critic.
         """
         rows, vectors = self.bundle.decoder.nearest(np.asarray(proto, np.float32), k)
-        return self.bundle.track_ids[rows].tolist(), vectors
+        return self.bundle.catalog.track_ids[rows].tolist(), vectors
 
     def close(self) -> None:
         """Nothing to release; safe to call more than once."""
@@ -154,7 +155,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         for name in ("bundle", "sessions", "layout"):
             state.pop(name, None)
         state["_session_arrays"] = {f: getattr(self.sessions, f) for f in (
-            "played", "outcomes", "n_played", "length", "context", "logged", "state")}
+            "played", "outcomes", "n_played", "length", "context", "logged", "_state")}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -166,5 +167,3 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
             setattr(self.sessions, name, value)
         self.layout = self.sessions.layout
 
-
-ENV_ARGUMENTS = tuple(f.name for f in fields(EnvConfig))

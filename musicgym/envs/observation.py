@@ -14,11 +14,13 @@ Layout, in order (H = history_length, d = embedding dim, C = context size):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+from gymnasium import spaces
 
-from musicgym.data.schema import OUTCOMES
-from musicgym.simulator.inputs import CONTEXT_DIM, CONTEXT_NAMES
+from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
+from musicgym.simulator.inputs import CONTEXT_DIM
 
 POSITION_PARTS = 2
 
@@ -37,6 +39,12 @@ class ObservationLayout:
         return {"history_embeddings": (h, self.dim), "history_outcomes": (h, len(OUTCOMES)),
                 "history_valid": (h,), "context": (CONTEXT_DIM,), "position": (POSITION_PARTS,)}
 
+    low: ClassVar[float] = -1.0
+    """Lowest value of any entry: track vectors and the hour's sine and cosine reach -1."""
+    high: ClassVar[float] = (MAX_SESSION_LENGTH + 1) / MAX_SESSION_LENGTH
+    """Highest value of any entry: the next position / 20 reaches 21 / 20 once a session of
+    20 tracks has ended (its final observation); every other entry is at most 1."""
+
     @property
     def size(self) -> int:
         """Length of the flat observation."""
@@ -52,6 +60,10 @@ class ObservationLayout:
             start += n
         return out
 
+    def space(self) -> spaces.Box:
+        """The observation space of one session."""
+        return spaces.Box(self.low, self.high, (self.size,), np.float32)
+
     def table(self) -> str:
         """The layout as a Markdown table of index ranges."""
         rows, start = ["| part | indices | shape |", "|---|---|---|"], 0
@@ -61,5 +73,3 @@ class ObservationLayout:
             start += n
         return "\n".join(rows)
 
-
-CONTEXT_FEATURES = CONTEXT_NAMES

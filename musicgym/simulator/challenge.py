@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from musicgym.simulator.inputs import PackedSessions
-from musicgym.simulator.model import ResponseModel
+from musicgym.simulator.response_model import ResponseModel
 from musicgym.simulator.sampler import draw_outcomes
 
 

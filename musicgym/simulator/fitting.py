@@ -21,10 +21,10 @@ from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
-from musicgym.simulator import model as response_model
+from musicgym.simulator import response_model
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
-from musicgym.simulator.model import ResponseModel, fit_response_model
-from musicgym.simulator.response import ResponseConfig
+from musicgym.simulator.response_model import ResponseModel, fit_response_model
+from musicgym.simulator.response_net import ResponseConfig
 
 FORMAT_VERSION = 1
 

@@ -80,11 +80,6 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
 
 
-def brier(p: np.ndarray, y: np.ndarray) -> float:
-    """Mean squared error of probabilities `p` against binary labels `y`."""
-    return float(np.mean((np.asarray(p, float) - np.asarray(y, float)) ** 2))
-
-
 def roc_auc(p: np.ndarray, y: np.ndarray) -> float:
     """Area under the ROC curve by ranks (Mann-Whitney), ties averaged; NaN with one class."""
     y = np.asarray(y, bool)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from musicgym.data.dataset import PreparedDataset
+from musicgym.data.splits import SplitSpec
 from musicgym.simulator.inputs import PackedSessions
 
 
@@ -51,6 +53,12 @@ class SessionSampler:
             raise ValueError("no sessions to sample from; is the training split empty?")
         self.sessions = sessions
         self.history_fraction = history_fraction
+
+    @classmethod
+    def from_dataset(cls, dataset: PreparedDataset, split: str, spec: SplitSpec,
+                     history_fraction: float = 0.5) -> SessionSampler:
+        """A sampler over the logged sessions of one split of `dataset` (as `spec` assigns)."""
+        return cls(PackedSessions.from_log(dataset.log(split=split, spec=spec)), history_fraction)
 
     def __len__(self) -> int:
         return len(self.sessions)

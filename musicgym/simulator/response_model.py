@@ -27,7 +27,7 @@ from musicgym.simulator.inputs import (
     behaviour_features,
     position_features,
 )
-from musicgym.simulator.response import (
+from musicgym.simulator.response_net import (
     N_OUTCOMES,
     ResponseConfig,
     ResponseNet,
@@ -49,7 +49,12 @@ class ResponseModel:
         self.config = config
         self.meta = meta or {}
 
-    # ---- batched inference, as the simulator uses it -------------------------------------
+    # ---- batched inference, as the simulator uses it (the `UserModel` interface) -----------
+    @property
+    def hidden(self) -> int:
+        """Size of the user state."""
+        return self.config.hidden
+
     @torch.no_grad()
     def initial_state(self, context: np.ndarray) -> torch.Tensor:
         """User states [B, H] at the start of sessions with `context` [B, C]."""

@@ -20,8 +20,8 @@ from musicgym.simulator.inputs import (
     behaviour_features,
     position_features,
 )
-from musicgym.simulator.model import ResponseModel
-from musicgym.simulator.response import N_OUTCOMES
+from musicgym.simulator.response_model import ResponseModel
+from musicgym.simulator.response_net import N_OUTCOMES
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
