@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from musicgym.data.loading import load_dataset
 from musicgym.data.splits import SplitSpec
+from musicgym.datasets import load_dataset
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.decoder import ActionDecoder
 from musicgym.simulator.fast import NumpyResponse
