@@ -21,18 +21,27 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 @contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces `path` only when the block ends without error."""
+def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder that replaces `path` only when the block ends without error.
+
+    :param path: the folder to publish.
+    :param overwrite: replace whatever is at `path`; if False, publish only where `path` is
+        absent or an empty folder and raise FileExistsError otherwise (also when another
+        process published `path` while the block ran).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path, "tmp")
     tmp.mkdir()
     try:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, path)
+        if overwrite:
+            replace_dir(tmp, path)
+        else:
+            _rename_new(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_dir(src: Path, dst: Path) -> None:
@@ -44,6 +53,17 @@ def replace_dir(src: Path, dst: Path) -> None:
     os.replace(src, dst)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _rename_new(src: Path, dst: Path) -> None:
+    """Move the folder `src` to `dst` unless something other than an empty folder is there."""
+    try:
+        os.rename(src, dst)  # POSIX replaces an empty folder only, in one step
+    except OSError as err:
+        if dst.exists():
+            raise FileExistsError(f"{dst} already exists and overwrite is off; remove it or "
+                                  "allow overwriting") from err
+        raise
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # name -> (module, function adding the arguments, function running the command, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "generate": ("musicgym.data.synthetic", "add_generate_arguments", "run_generate",
+    "generate": ("musicgym.commands.generate", "add_arguments", "run",
                  "write a synthetic MSSD log and track features from a known ground-truth model"),
     "prepare": ("musicgym.commands.prepare", "add_arguments", "run",
                 "validate an MSSD log and write a prepared dataset (Parquet + manifest)"),

@@ -57,7 +57,7 @@ def main() -> None:
     args = Args(**vars(parser.parse_args()))
     args.work.mkdir(parents=True, exist_ok=True)
     log = args.work / "synthetic"
-    gen = (f"from musicgym.data.synthetic import SyntheticConfig, generate; "
+    gen = (f"from musicgym.synthetic.generator import SyntheticConfig, generate; "
            f"generate(SyntheticConfig(n_sessions={args.sessions}, n_tracks={args.tracks}, "
            f"seed={args.seed}), {str(log)!r})")
     gen_s, gen_mb = child(gen)

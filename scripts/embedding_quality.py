@@ -1,9 +1,10 @@
 """Held-out next-track retrieval with co-occurrence embeddings, against a popularity ranking.
 
-Splits an MSSD log's sessions 80/20 by a hash of session_id, builds co-occurrence embeddings on
-the training sessions only, and for every held-out position asks: ranking all training tracks by
-cosine to the (recency-weighted) mean of the unit vectors heard so far, excluding tracks already
-heard in the session, is the true next track in the top 10 / top 50?
+Splits an MSSD log's sessions 80/20 by the project's hash of session_id (the test split of
+`musicgym.data.splits`, as in prepared datasets), builds co-occurrence embeddings on the training
+sessions only, and for every held-out position asks: ranking all training tracks by cosine to the
+(recency-weighted) mean of the unit vectors heard so far, excluding tracks already heard in the
+session, is the true next track in the top 10 / top 50?
 
     PYTHONPATH=. python scripts/embedding_quality.py --dim 128 --window 3 --min-count 1
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from musicgym.data.splits import SplitSpec, assign_splits, session_hash_unit
 from musicgym.embeddings import TrackEmbeddings, encode_log, from_cooccurrence, topk
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,10 +71,11 @@ def parse_args() -> Args:
 
 
 def is_held_out(session_ids: pd.Series, fraction: float) -> np.ndarray:
-    """Deterministic split: a session is held out when its SHA-1 hash falls below `fraction`."""
+    """Deterministic split: a session is held out when it is in the test split of that share."""
     unique = session_ids.unique()
-    share = {s: int(hashlib.sha1(s.encode()).hexdigest()[:8], 16) / 16**8 for s in unique}
-    return session_ids.map(share).to_numpy() < fraction
+    sessions = pd.DataFrame({"hash_unit": session_hash_unit(unique)})
+    test = assign_splits(sessions, SplitSpec(validation=0.0, test=fraction)) == "test"
+    return session_ids.map(pd.Series(test, index=unique)).to_numpy(dtype=bool)
 
 
 def build_queries(

@@ -9,20 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicgym.data.loading import load_dataset
 from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH
-from musicgym.data.synthetic import SyntheticConfig, generate
-from musicgym.data.synthetic_catalog import play_scores
-from musicgym.data.synthetic_model import GroundTruthParameters
+from musicgym.datasets import load_dataset
 from musicgym.simulator import metrics
-from musicgym.simulator.bayes import (
+from musicgym.simulator.report import build_report, write_report
+from musicgym.synthetic.bayes import (
     GeneratorTruth,
     ObservedSessions,
     PickTable,
     bayes_p_skip2,
     posterior_predictive,
 )
-from musicgym.simulator.report import build_report, write_report
+from musicgym.synthetic.catalog import play_scores
+from musicgym.synthetic.generator import SyntheticConfig, generate
+from musicgym.synthetic.parameters import GroundTruthParameters
 
 
 def _generated(root: Path, params: GroundTruthParameters, seed: int = 5):

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgym.data.loading import load_dataset
-from musicgym.data.synthetic import SyntheticConfig, generate
+from musicgym.datasets import load_dataset
 from musicgym.simulator.fidelity import evaluate, pack_for, rollout_outcomes
 from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, fit_simulator
 from musicgym.simulator.response_net import ResponseConfig
 from musicgym.simulator.sampler import SessionSampler
+from musicgym.synthetic.generator import SyntheticConfig, generate
 
 SMALL = SimulatorConfig(embedding_dim=8, response=ResponseConfig(hidden=16, epochs=3, seed=0))
 

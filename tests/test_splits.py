@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from musicgym.data.prepare import PrepareOptions, prepare
 from musicgym.data.splits import SplitSpec, assign_splits, cross_fit_specs, session_hash_unit
+from musicgym.synthetic.generator import SyntheticConfig, generate
 
 
 def sessions(n: int = 2000) -> pd.DataFrame:
@@ -21,6 +24,19 @@ def test_hash_unit_is_md5_prefix() -> None:
     unit = session_hash_unit(["abc"])[0]
     assert unit == int(hashlib.md5(b"abc").hexdigest()[:13], 16) / 2**52
     assert unit == pytest.approx(0.562520062606219)
+
+
+def test_hash_unit_is_the_prepared_one(tmp_path: Path) -> None:
+    """The Python function and prepare's SQL give every session the same unit, bit for bit."""
+    data = generate(SyntheticConfig(n_sessions=300, n_tracks=200, seed=4), tmp_path / "syn")
+    sessions = prepare(data.log_dir, tmp_path / "prep", options=PrepareOptions(progress=False)
+                       ).sessions
+    ids = sessions["session_id"].tolist()
+    np.testing.assert_array_equal(session_hash_unit(ids), sessions["hash_unit"].to_numpy())
+    shuffled = ids[::-1]
+    np.testing.assert_array_equal(session_hash_unit(shuffled),
+                                  sessions["hash_unit"].to_numpy()[::-1])
+    assert session_hash_unit([]).shape == (0,)
 
 
 def test_session_split_is_deterministic_and_proportional() -> None:

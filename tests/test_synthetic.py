@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import rankdata
 
-from musicgym.data import cache, marginals
+from musicgym.commands import generate as generate_command
+from musicgym.data import cache
 from musicgym.data.schema import (
     CONTEXT_TYPES,
     FEATURE_COLUMN_NAMES,
@@ -24,13 +25,9 @@ from musicgym.data.schema import (
     arrow_schema,
     outcome_class,
 )
-from musicgym.data.synthetic import (
-    SyntheticConfig,
-    SyntheticDataset,
-    add_generate_arguments,
-    generate,
-    run_generate,
-)
+from musicgym.synthetic import default, generator, marginals
+from musicgym.synthetic.dataset import SyntheticDataset
+from musicgym.synthetic.generator import SyntheticConfig, generate
 
 SHARED_STATS = Path(__file__).parents[1].parent / "shared" / "data" / "mssd_stats"
 REAL_MIX = (0.426, 0.095, 0.130, 0.349)
@@ -328,12 +325,10 @@ def test_atomic_write_and_replace(tmp_path: Path) -> None:
 
 
 def test_crash_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from musicgym.data import synthetic
-
     def fail(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic.np, "save", fail)
+    monkeypatch.setattr(generator.np, "save", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         generate(_tiny(), tmp_path / "set")
     assert list(tmp_path.iterdir()) == []
@@ -383,7 +378,7 @@ def test_config_validation(kwargs: dict, error: type[Exception], match: str) -> 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
-    add_generate_arguments(parser)
+    generate_command.add_arguments(parser)
     for action in parser._actions:
         assert action.help, action.dest
     args = parser.parse_args(
@@ -399,12 +394,12 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
             "--no-progress",
         ]
     )
-    assert run_generate(args) == 0
+    assert generate_command.run(args) == 0
     out = capsys.readouterr().out
     assert "sessions" in out and "skip_2 rate" in out
     assert SyntheticDataset.from_dir(tmp_path / "cli").n_sessions == 100
     bad = parser.parse_args(["--sessions", "0", "--out", str(tmp_path / "bad")])
-    assert run_generate(bad) == 2
+    assert generate_command.run(bad) == 2
     assert "n_sessions (0)" in capsys.readouterr().err
 
 
@@ -421,24 +416,22 @@ def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_default_synthetic_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MUSICGYM_CACHE", str(tmp_path))
-    folder = cache.default_synthetic_dir()
+    folder = default.default_synthetic_dir()
     assert folder.parent == tmp_path and "synthetic-v" in folder.name
     dataset = SyntheticDataset.from_dir(folder)
     assert (dataset.n_sessions, dataset.n_tracks) == (5_000, 20_000)
     assert 0.50 <= dataset.skip_2_rate <= 0.54
     stamp = dataset.truth.stat().st_mtime_ns
-    assert cache.default_synthetic_dir() == folder
+    assert default.default_synthetic_dir() == folder
     assert dataset.truth.stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]
 
 
 def test_default_synthetic_dir_lost_race(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A process that finishes second discards its copy and uses the one published first."""
-    from musicgym.data import synthetic
-
     monkeypatch.setenv("MUSICGYM_CACHE", str(tmp_path))
-    target = tmp_path / cache.synthetic_dir_name(cache.DEFAULT_SYNTHETIC)
-    real_write_all = synthetic._write_all
+    target = tmp_path / default.synthetic_dir_name(default.DEFAULT_SYNTHETIC)
+    real_write_all = generator._write_all
 
     def racing_write_all(config: SyntheticConfig, folder: Path, show_progress: bool) -> None:
         real_write_all(config, folder, show_progress)
@@ -447,7 +440,7 @@ def test_default_synthetic_dir_lost_race(monkeypatch: pytest.MonkeyPatch, tmp_pa
         real_write_all(_tiny(), other, False)
         other.rename(target)
 
-    monkeypatch.setattr(synthetic, "_write_all", racing_write_all)
-    assert cache.default_synthetic_dir() == target
+    monkeypatch.setattr(generator, "_write_all", racing_write_all)
+    assert default.default_synthetic_dir() == target
     assert SyntheticDataset.from_dir(target).n_sessions == 200
     assert [p.name for p in tmp_path.iterdir()] == [target.name]

@@ -6,16 +6,26 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.validation import MSSDValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from musicgym.data.dataset import PreparedDataset
+    from musicgym.data.splits import SplitSpec
+    from musicgym.simulator.fidelity import FidelityResult, HeldOutPredictions
+    from musicgym.simulator.fitting import FittedSimulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `musicgym fidelity`."""
     parser.add_argument("--train", type=Path, default=None,
-                        help="MSSD log or prepared dataset to fit on (default: the synthetic "
-                             "default set); its training split is used")
+                        help="MSSD log, prepared dataset or generated set to fit on (default: "
+                             "the synthetic default set); its training split is used")
     parser.add_argument("--test", type=Path, default=None,
                         help="MSSD log or prepared dataset to evaluate on; default: the test "
                              "split of --train. Any MSSD-format log works")
@@ -38,97 +48,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fit again even when a fit of this data and config is cached")
 
 
-def _synthetic_root(dataset) -> Path | None:
-    """The generated set a prepared dataset was made from, when the data is synthetic."""
-    for item in dataset.manifest["inputs"]:
-        for folder in (Path(item["path"]).parent, Path(item["path"]).parent.parent):
-            if (folder / "ground_truth.parquet").is_file() and (folder / "truth.json").is_file():
-                return folder
+def _fail(message: str) -> int:
+    """Print an error of `musicgym fidelity`; return its exit status."""
+    print(f"musicgym fidelity: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _argument_problem(args: argparse.Namespace, same: bool) -> str | None:
+    """What is wrong with the options, given whether --test is --train's data; None if fine."""
+    if args.folds > 1 and not same:
+        return "--folds cross-fits on --train alone; drop --test or use --folds 1"
+    if args.ensemble < 1:
+        return f"--ensemble ({args.ensemble}) must be at least 1"
     return None
 
 
-def _ground_truth(root: Path | None, log):
-    """The generator's true P(skip_2) per row of `log`, when the data is synthetic."""
-    import numpy as np
-    import pandas as pd
-
-    if root is None:
-        return None
-    truth = pd.read_parquet(root / "ground_truth.parquet",
-                            columns=["session_id", "session_position", "p_skip_2"])
-    merged = log[["session_id", "session_position"]].merge(
-        truth, on=["session_id", "session_position"], how="left")
-    values = merged["p_skip_2"].to_numpy(dtype=np.float64)
-    return None if np.isnan(values).any() else values
+def _held_out(args: argparse.Namespace, same: bool) -> str:
+    """Which sessions the report is about, in words."""
+    if args.folds > 1:
+        return f"{args.folds}-fold cross-fitting on --train"
+    return "test split of --train" if same else "all sessions of --test"
 
 
-def _bayes_reference(root: Path | None, log, truth, rng, draws: int):
-    """The observable Bayes P(skip_2) per row of `log` (synthetic data with a ground truth)."""
-    from musicgym.simulator.bayes import bayes_p_skip2
-
-    if root is None or truth is None or draws < 1:
-        return None
-    return bayes_p_skip2(root, log, rng, draws)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Fit or load the simulator, evaluate it, write and print the report."""
-    import numpy as np
-    import torch
-
-    # small batched networks: on busy cores more threads were far slower, not faster
-    torch.set_num_threads(1)
-
-    from musicgym.data.loading import load_dataset
-    from musicgym.data.splits import DEFAULT_SPLIT, cross_fit_specs
-    from musicgym.simulator.fidelity import predict, summarize
+def _fits(args: argparse.Namespace, train: PreparedDataset, spec: SplitSpec
+          ) -> list[FittedSimulator]:
+    """The ensemble's simulators fitted on `spec`'s training split (or loaded from the cache)."""
     from musicgym.simulator.fitting import SimulatorConfig, load_or_fit
-    from musicgym.simulator.report import write_report
     from musicgym.simulator.response_net import ResponseConfig
 
-    start = time.perf_counter()
-    try:
-        train = load_dataset(args.train, progress=True)
-        test = load_dataset(args.test, progress=True) if args.test else train
-    except (MSSDValidationError, MSSDInputError) as err:
-        print(f"musicgym fidelity: error: {err}", file=sys.stderr)
-        return 2
+    return [load_or_fit(train, SimulatorConfig(response=ResponseConfig(seed=seed), split=spec),
+                        progress=True, cache=not args.no_cache)
+            for seed in range(args.seed, args.seed + args.ensemble)]
+
+
+def _references(root: Path | None, log: pd.DataFrame, bayes_rng: np.random.Generator,
+                draws: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The generator's true and observable-Bayes P(skip_2) per row of `log` (synthetic only)."""
+    from musicgym.synthetic.bayes import bayes_p_skip2
+    from musicgym.synthetic.dataset import ground_truth_p_skip2
+
+    truth = ground_truth_p_skip2(root, log) if root is not None else None
+    if truth is None or draws < 1:
+        return truth, None
+    return truth, bayes_p_skip2(root, log, bayes_rng, draws)
+
+
+def _evaluate(args: argparse.Namespace, train: PreparedDataset, test: PreparedDataset,
+              same: bool) -> tuple[list[HeldOutPredictions], int, int]:
+    """Fit (or load) and evaluate per split spec; return (per-spec results, sessions, rows)."""
+    import numpy as np
+
+    from musicgym.data.splits import DEFAULT_SPLIT, cross_fit_specs
+    from musicgym.simulator.fidelity import predict
+    from musicgym.synthetic.dataset import synthetic_root
+
     rng = np.random.default_rng(args.seed)
     # its own stream, so the reference leaves the rollouts' draws as they were
     bayes_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(1)[0])
-    root = _synthetic_root(test)
-    same = test.checksum == train.checksum
-    if args.folds > 1 and not same:
-        print("musicgym fidelity: error: --folds cross-fits on --train alone; drop --test or "
-              "use --folds 1", file=sys.stderr)
-        return 2
-    if args.ensemble < 1:
-        print(f"musicgym fidelity: error: --ensemble ({args.ensemble}) must be at least 1",
-              file=sys.stderr)
-        return 2
+    root = synthetic_root(test)
     specs = cross_fit_specs(args.folds) if args.folds > 1 else [DEFAULT_SPLIT]
     parts, sessions, rows = [], 0, 0
     for spec in specs:
-        simulator, *members = (
-            load_or_fit(train, SimulatorConfig(response=ResponseConfig(seed=seed), split=spec),
-                        progress=True, cache=not args.no_cache)
-            for seed in range(args.seed, args.seed + args.ensemble))
+        simulator, *members = _fits(args, train, spec)
         log = test.log(split="test", spec=spec) if same else test.log()
-        truth = _ground_truth(root, log)
+        truth, bayes = _references(root, log, bayes_rng, args.bayes_draws)
         parts.append(predict(simulator, log, rng, args.replicates, truth, members=members,
-                             bayes_p_skip2=_bayes_reference(root, log, truth, bayes_rng,
-                                                            args.bayes_draws)))
+                             bayes_p_skip2=bayes))
         sessions, rows = sessions + log["session_idx"].nunique(), rows + len(log)
-    result = summarize(parts)
-    held_out = (f"{args.folds}-fold cross-fitting on --train" if args.folds > 1 else
-                "test split of --train" if same else "all sessions of --test")
-    meta = {"train": str(train.path), "test": str(test.path), "test_sessions": held_out,
-            "sessions": int(sessions), "rows": int(rows),
-            "seconds": round(time.perf_counter() - start, 1),
-            "teacher_forced": result.teacher_forced}
-    table = write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
-                         reliability=result.reliability)
-    print(table)
+    return parts, sessions, rows
+
+
+def _print_figures(result: FidelityResult) -> None:
+    """Print the headline figures below the report's table."""
     tf = result.teacher_forced
     print(f"teacher-forced P(skip_2): log-loss {tf['log_loss']:.4f}, AUC {tf['auc']:.4f}, "
           f"ECE {tf['ece']:.4f}")
@@ -142,6 +133,39 @@ def run(args: argparse.Namespace) -> int:
         if "bayes_auc" in s:
             print(f"synthetic: AUC {s['auc']:.4f} vs observable Bayes reference "
                   f"{s['bayes_auc']:.4f} (gap {s['bayes_auc'] - s['auc']:.4f}, target <= 0.02)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit or load the simulator, evaluate it, write and print the report."""
+    import torch
+
+    # small batched networks: on busy cores more threads were far slower, not faster
+    torch.set_num_threads(1)
+
+    from musicgym.datasets import load_dataset
+    from musicgym.simulator.fidelity import summarize
+    from musicgym.simulator.report import write_report
+
+    start = time.perf_counter()
+    try:
+        train = load_dataset(args.train, progress=True)
+        test = load_dataset(args.test, progress=True) if args.test else train
+    except (MSSDValidationError, MSSDInputError) as err:
+        return _fail(str(err))
+    same = test.checksum == train.checksum
+    problem = _argument_problem(args, same)
+    if problem:
+        return _fail(problem)
+    parts, sessions, rows = _evaluate(args, train, test, same)
+    result = summarize(parts)
+    held_out = _held_out(args, same)
+    meta = {"train": str(train.path), "test": str(test.path), "test_sessions": held_out,
+            "sessions": int(sessions), "rows": int(rows),
+            "seconds": round(time.perf_counter() - start, 1),
+            "teacher_forced": result.teacher_forced}
+    print(write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
+                       reliability=result.reliability))
+    _print_figures(result)
     print(f"{held_out}: {sessions} sessions; wrote {args.out}/report.md "
           f"({time.perf_counter() - start:.0f} s)")
     return 0

@@ -46,14 +46,15 @@ def run(args: argparse.Namespace) -> int:
 def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `musicgym summary`."""
     parser.add_argument("--data", type=Path, default=None,
-                        help="prepared dataset or MSSD log (default: the synthetic default set)")
+                        help="prepared dataset, MSSD log or folder written by `musicgym generate` "
+                             "(default: the synthetic default set)")
 
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the dataset's summary, its skip rates and its splits."""
     import pandas as pd
 
-    from musicgym.data.loading import load_dataset
+    from musicgym.datasets import load_dataset
 
     try:
         dataset = load_dataset(args.data, progress=True)

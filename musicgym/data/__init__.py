@@ -1,1 +1,1 @@
-"""MSSD data: schema, readers, validation, prepared datasets, splits and the synthetic generator."""
+"""MSSD data: schema, readers, validation, prepared datasets, splits and the cache folder."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,17 +35,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-import musicgym
 from musicgym.artifacts import atomic_dir, write_json
 from musicgym.data.dataset import FORMAT_VERSION, PreparedDataset
 from musicgym.data.readers import file_sha256, iter_batches, list_inputs, read_header
 from musicgym.data.schema import FEATURE_COLUMNS, LOG_COLUMN_NAMES, LOG_COLUMNS, arrow_schema
+from musicgym.data.splits import HASH_UNIT_SQL
 from musicgym.data.validation import (
     MSSDValidationError,
     check_columns,
     check_positions,
     parse_batch,
 )
+from musicgym.version import __version__
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,6 @@ def _check_lengths(con: duckdb.DuckDBPyConnection) -> None:
 
 NESTING = "((skip_1 AND NOT skip_2) OR (skip_2 AND NOT skip_3) OR (not_skipped AND skip_3))"
 OUTCOME = "CASE WHEN skip_1 THEN 0 WHEN skip_2 THEN 1 WHEN skip_3 THEN 2 ELSE 3 END"
-HASH_UNIT = "(('0x' || left(md5(session_id), 13))::UBIGINT / 4503599627370496.0)"
 
 
 def _index_tables(con: duckdb.DuckDBPyConnection, with_features: bool) -> None:
@@ -150,7 +151,7 @@ def _index_tables(con: duckdb.DuckDBPyConnection, with_features: bool) -> None:
                      max(session_length) AS session_length, min(date) AS date,
                      count(*) < max(session_length) AS cut_short,
                      max(session_position) <> count(*) AS position_gap,
-                     {HASH_UNIT} AS hash_unit
+                     {HASH_UNIT_SQL} AS hash_unit
               FROM kept GROUP BY session_id)
     """)
     con.execute("""
@@ -208,8 +209,17 @@ def _features_stage(con, tracks: Path, tmp: Path, options: PrepareOptions) -> li
 
 
 def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
-            options: PrepareOptions | None = None) -> PreparedDataset:
-    """Validate an MSSD log (and optional track features) and write a prepared dataset to `out`."""
+            options: PrepareOptions | None = None, *,
+            checksums: Mapping[Path, str] | None = None) -> PreparedDataset:
+    """Validate an MSSD log (and optional track features) and write a prepared dataset to `out`.
+
+    :param log: an MSSD log file or a folder of shards.
+    :param out: the folder to write (replaced atomically).
+    :param tracks: an optional track-features table (file or folder of shards).
+    :param options: batch size, DuckDB limits, progress bar.
+    :param checksums: the hex SHA-256 of input files that the caller has hashed already, keyed
+        by the paths `readers.list_inputs` gives; the others are hashed here.
+    """
     options = options or PrepareOptions()
     start = time.perf_counter()
     files = list_inputs(log)
@@ -230,8 +240,9 @@ def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
         con.close()
         for name in ("stage.parquet", "features_stage.parquet"):
             (tmp / name).unlink(missing_ok=True)
-        write_json(tmp / "manifest.json", _manifest(files, feature_files, counts,
-                                                   time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        write_json(tmp / "manifest.json",
+                   _manifest(files, feature_files, counts, seconds, checksums or {}))
     return PreparedDataset(out)
 
 
@@ -253,11 +264,12 @@ def _counts(con: duckdb.DuckDBPyConnection, rows_read: int, duplicates: int) -> 
     }
 
 
-def _manifest(files: list[Path], feature_files: list[Path], counts: dict, seconds: float) -> dict:
-    inputs = [{"path": str(p.resolve()), "bytes": p.stat().st_size, "sha256": file_sha256(p),
-               "role": role} for role, group in (("log", files), ("tracks", feature_files))
-              for p in group]
+def _manifest(files: list[Path], feature_files: list[Path], counts: dict, seconds: float,
+              checksums: Mapping[Path, str]) -> dict:
+    inputs = [{"path": str(p.resolve()), "bytes": p.stat().st_size,
+               "sha256": checksums.get(p) or file_sha256(p), "role": role}
+              for role, group in (("log", files), ("tracks", feature_files)) for p in group]
     checksum = hashlib.sha256("".join(i["sha256"] for i in inputs).encode()).hexdigest()
     return {"format": "musicgym.prepared", "format_version": FORMAT_VERSION,
-            "musicgym_version": musicgym.__version__, "inputs": inputs, "data_checksum": checksum,
+            "musicgym_version": __version__, "inputs": inputs, "data_checksum": checksum,
             "has_features": bool(feature_files), "seconds": round(seconds, 2), **counts}

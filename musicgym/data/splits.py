@@ -1,20 +1,24 @@
 """Deterministic train/validation/test splits of sessions, by a hash of session_id or by date.
 
 The hash is MD5 of the session id: stable across machines, Python versions and runs, so a session
-lands in the same split wherever it appears; no session ever crosses splits.
+lands in the same split wherever it appears; no session ever crosses splits. It is defined once,
+as the SQL expression `HASH_UNIT_SQL`: `prepare` stores it per session (the `hash_unit` column of
+sessions.parquet) and `session_hash_unit` evaluates the same expression on any ids.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-SPLITS = ("train", "validation", "test")
+HASH_UNIT_SQL = "(('0x' || left(md5(session_id), 13))::UBIGINT / 4503599627370496.0)"
+"""DuckDB SQL of a session's hash unit in [0, 1): the first 52 bits of MD5(session_id) / 2^52."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,13 @@ class SplitSpec:
 
 
 def session_hash_unit(session_ids: Iterable[str]) -> np.ndarray:
-    """Map each session id to a number in [0, 1) from the first 52 bits of its MD5."""
-    return np.array(
-        [int(hashlib.md5(s.encode()).hexdigest()[:13], 16) / 2.0**52 for s in session_ids],
-        dtype=np.float64,
-    )
+    """Each session id's hash unit in [0, 1), by `HASH_UNIT_SQL` (as `prepare` computes it)."""
+    ids = pa.table({"session_id": pa.array(list(session_ids), pa.string())})
+    ids = ids.append_column("i", pa.array(np.arange(ids.num_rows, dtype=np.int64)))
+    with duckdb.connect() as con:
+        con.register("ids", ids)
+        unit = con.execute(f"SELECT {HASH_UNIT_SQL} FROM ids ORDER BY i").fetchnumpy()
+    return next(iter(unit.values())).astype(np.float64)
 
 
 DEFAULT_SPLIT = SplitSpec()

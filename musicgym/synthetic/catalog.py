@@ -1,23 +1,20 @@
 """The track catalog of the synthetic MSSD: ids, latent vectors, popularity and features.
 
-Part of the ground-truth model documented in `musicgym.data.synthetic_model`. Every draw comes
+Part of the ground-truth model documented in `musicgym.synthetic.ground_truth`. Every draw comes
 from the one `numpy.random.Generator` handed in, in a fixed order, so a seed fixes the catalog.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 from scipy.special import ndtr, ndtri
 
-from musicgym.data import marginals
 from musicgym.data.schema import ACOUSTIC_DIM, FEATURE_COLUMNS, arrow_schema
-
-if TYPE_CHECKING:
-    from musicgym.data.synthetic_model import GroundTruthParameters
+from musicgym.synthetic import marginals
+from musicgym.synthetic.parameters import GroundTruthParameters
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DASHES = (8, 13, 18, 23)
@@ -88,7 +85,7 @@ def play_scores(popularity: np.ndarray) -> np.ndarray:
     """Each track's play-quantile score (the catalog's `play_z`) from its play probability.
 
     -Phi^-1 of the share of plays on more popular tracks plus half its own: popular tracks
-    score high. The Bayes reference (`musicgym.simulator.bayes`) recomputes it from the saved
+    score high. The Bayes reference (`musicgym.synthetic.bayes`) recomputes it from the saved
     popularity with this same function.
     """
     rank_order = np.argsort(-popularity, kind="stable")

@@ -36,8 +36,9 @@ import pyarrow.parquet as pq
 from scipy.special import expit, logsumexp
 
 from musicgym.data.schema import CONTEXT_TYPES, FEATURE_COLUMNS, MAX_SESSION_LENGTH
-from musicgym.data.synthetic_catalog import play_scores
-from musicgym.data.synthetic_model import GroundTruthParameters, SessionState, skip_location
+from musicgym.synthetic.catalog import play_scores
+from musicgym.synthetic.ground_truth import SessionState, skip_location
+from musicgym.synthetic.parameters import GroundTruthParameters
 
 
 @dataclass(frozen=True)
@@ -202,16 +203,14 @@ def posterior_predictive(truth: GeneratorTruth, sessions: ObservedSessions,
                          batch: int = 256) -> np.ndarray:
     """The generator's P(skip_2) per logged row given only what precedes it in its session.
 
-    Args:
-        truth: the generated set's parameters and per-track facts.
-        sessions: the observed sessions.
-        rng: the source of the prior draws (and of the pick table).
-        draws: prior draws (u, b) per session.
-        picks: also weight by the likelihood of the tracks played (else outcomes only).
-        batch: sessions per vectorized batch (bounds memory: batch * draws * latent_dim).
-
-    Returns:
-        P(skip_2) of every logged row, rows in the order of `sessions.mask` (session-major).
+    :param truth: the generated set's parameters and per-track facts.
+    :param sessions: the observed sessions.
+    :param rng: the source of the prior draws (and of the pick table).
+    :param draws: prior draws (u, b) per session.
+    :param picks: also weight by the likelihood of the tracks played (else outcomes only).
+    :param batch: sessions per vectorized batch (bounds memory: batch * draws * latent_dim).
+    :return: P(skip_2) of every logged row, rows in the order of `sessions.mask`
+        (session-major).
     """
     if draws < 1:
         raise ValueError(f"draws ({draws}) must be at least 1")

@@ -3,14 +3,14 @@
 This docstring is the documentation of the model; `truth.json` of every generated set carries it
 together with the parameters used. All randomness comes from one `numpy.random.Generator`.
 
-Tracks (`musicgym.data.synthetic_catalog`)
+Tracks (`musicgym.synthetic.catalog`)
     Each track i has a latent vector z_i ~ N(0, I_d) (d = latent_dim) and a play probability
     pi_i proportional to (rank_i + offset)^-exponent over a random ranking (Zipf-Mandelbrot).
     Each feature f has a random unit loading a_f in latent space and a standard-normal score
     s_if = rho * a_f.z_i + sqrt(1 - rho^2) * eps_if (us_popularity_estimate also mixes in the
     standardized log popularity). The score is mapped rank-preservingly through the feature's
-    real quantile table (`musicgym.data.marginals`): value = Q_f(Phi(s_if)), so every feature has
-    the real marginal distribution and carries information about z_i.
+    real quantile table (`musicgym.synthetic.marginals`): value = Q_f(Phi(s_if)), so every
+    feature has the real marginal distribution and carries information about z_i.
 
 Sessions (one user each)
     Length, premium, hour of day (all from the real marginals) and a July 2018 date are drawn per
@@ -49,38 +49,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from musicgym.data import marginals
 from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH, REASONS_END, REASONS_START
-from musicgym.data.synthetic_catalog import Catalog
-
-_POSITION_EFFECTS = (-0.75, -0.3, -0.1, -0.03) + (0.0,) * (MAX_SESSION_LENGTH - 4)
-
-
-@dataclass(frozen=True)
-class GroundTruthParameters:
-    """The fixed parameters of the ground-truth model (see the module docstring for symbols)."""
-
-    popularity_exponent: float = 0.9
-    popularity_offset: float = 10.0
-    feature_latent_correlation: float = 0.6
-    acoustic_latent_correlation: float = 0.8
-    popularity_feature_correlation: float = 0.6
-    n_candidates: int = 8
-    charts_top_share: float = 0.002
-    # beta per context, in schema.CONTEXT_TYPES order.
-    taste_sharpness: tuple[float, ...] = (0.5, 2.0, 0.0, 1.0, 0.0, 1.5)
-    session_effect_std: float = 0.7
-    match_weight: float = -0.8
-    popularity_weight: float = -0.15
-    history_weight: float = 2.6
-    history_decay: float = 0.3
-    position_effects: tuple[float, ...] = _POSITION_EFFECTS
-    # w_context per context, in schema.CONTEXT_TYPES order.
-    context_effects: tuple[float, ...] = (-0.15, 0.5, -0.65, 0.32, 0.4, 0.03)
-    premium_effect: float = -0.05
-    shuffle_effect: float = 0.25
-    hour_effect: float = 0.1
-    cut_points: tuple[float, float, float] = (0.047, 0.607, 1.393)
+from musicgym.synthetic import marginals
+from musicgym.synthetic.catalog import Catalog
+from musicgym.synthetic.parameters import GroundTruthParameters
 
 
 @dataclass
@@ -179,7 +151,7 @@ def skip_location(
     """The ordered-logit location eta of each session's track at position index `t`.
 
     The arrays broadcast, so `s.mood` and `match` may carry an extra axis of drawn moods and
-    tastes (the Bayes reference in `musicgym.simulator.bayes` re-evaluates the model so).
+    tastes (the Bayes reference in `musicgym.synthetic.bayes` re-evaluates the model so).
     """
     hour_term = np.cos(2 * np.pi * (s.hour - 3) / 24)
     return (

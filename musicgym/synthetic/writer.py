@@ -20,8 +20,8 @@ from musicgym.data.schema import (
     arrow_schema,
     outcome_flags,
 )
-from musicgym.data.synthetic_catalog import Catalog
-from musicgym.data.synthetic_model import SessionState
+from musicgym.synthetic.catalog import Catalog
+from musicgym.synthetic.ground_truth import SessionState
 
 JULY_2018 = np.datetime64("2018-07-01", "D")
 GROUND_TRUTH_SCHEMA = pa.schema(

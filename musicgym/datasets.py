@@ -1,0 +1,58 @@
+"""Open any data argument: a prepared folder, an MSSD log, a generated set, or None (default set).
+
+This sits above `musicgym.data` (MSSD I/O) and `musicgym.synthetic` (the generator), which it
+joins: None means the project's default synthetic set, and a folder written by
+`musicgym generate` stands for its log and track features. Logs are prepared once into the cache
+folder, keyed by the checksum of their files, so a second call with the same log reuses the
+prepared copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from musicgym.data.cache import cache_dir
+from musicgym.data.dataset import PreparedDataset
+from musicgym.data.prepare import PrepareOptions, prepare
+from musicgym.data.readers import file_sha256, list_inputs
+from musicgym.synthetic.dataset import SyntheticDataset, is_generated
+from musicgym.synthetic.default import default_synthetic_dir
+
+
+def is_prepared(path: str | Path) -> bool:
+    """Whether `path` is a prepared dataset folder (it has a manifest)."""
+    return (Path(path) / "manifest.json").is_file()
+
+
+def load_dataset(data: str | Path | None = None, tracks: str | Path | None = None,
+                 progress: bool = False) -> PreparedDataset:
+    """Return the prepared dataset for `data`, preparing (and caching) it when needed.
+
+    :param data: a prepared folder, an MSSD log file or folder of shards, a folder written by
+        `musicgym generate` (its log and track features), or None for the project's default
+        synthetic set.
+    :param tracks: a track-features table to add (a generated set brings its own).
+    :param progress: show progress bars while preparing.
+    """
+    if data is None:
+        data = default_synthetic_dir()
+    if is_generated(data):
+        generated = SyntheticDataset.from_dir(data)
+        data, tracks = generated.log_dir, tracks or generated.track_features
+    if is_prepared(data):
+        if tracks is not None:
+            raise ValueError(f"tracks ({tracks}) cannot be added to the prepared dataset {data}; "
+                             "prepare the log again with the features")
+        return PreparedDataset(data)
+    groups = (list_inputs(data), list_inputs(tracks) if tracks else [])
+    checksums = {path: file_sha256(path) for group in groups for path in group}
+    digest = hashlib.sha256()
+    for group in groups:
+        for path in group:
+            digest.update(checksums[path].encode())
+        digest.update(b"|")
+    out = cache_dir() / "prepared" / digest.hexdigest()[:16]
+    if is_prepared(out):
+        return PreparedDataset(out)
+    return prepare(data, out, tracks, PrepareOptions(progress=progress), checksums=checksums)

@@ -1,0 +1,94 @@
+"""A generated synthetic MSSD set on disk: its files, and its truth for the rows of a log.
+
+`SyntheticDataset.from_dir` opens a folder written by `musicgym.synthetic.generator.generate`
+(or `musicgym generate`; `is_generated` tells such a folder); `synthetic_root` finds that folder
+behind a prepared dataset, and `ground_truth_p_skip2` reads the generator's true P(skip_2) for
+the rows of a prepared log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicgym.data.dataset import PreparedDataset
+
+
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """The files of one generated set, and a few counts from its truth.json."""
+
+    root: Path
+    log_files: tuple[Path, ...]
+    track_features: Path
+    ground_truth: Path
+    track_latents: Path
+    track_popularity: Path
+    truth: Path
+    n_rows: int
+    n_sessions: int
+    n_tracks: int
+    skip_2_rate: float
+
+    @property
+    def log_dir(self) -> Path:
+        """The folder of the log shards."""
+        return self.root / "log"
+
+    @classmethod
+    def from_dir(cls, root: str | os.PathLike[str]) -> SyntheticDataset:
+        """Open a folder written by `generate` (reads its truth.json)."""
+        root = Path(root)
+        truth_path = root / "truth.json"
+        if not truth_path.is_file():
+            raise FileNotFoundError(
+                f"{root} is not a synthetic MSSD set: no truth.json; "
+                "create one with `musicgym generate` (musicgym.synthetic.generator.generate)"
+            )
+        truth = json.loads(truth_path.read_text())
+        files, stats = truth["files"], truth["stats"]
+        return cls(
+            root=root,
+            log_files=tuple(root / f for f in files["log"]),
+            track_features=root / files["track_features"],
+            ground_truth=root / files["ground_truth"],
+            track_latents=root / files["track_latents"],
+            track_popularity=root / files["track_popularity"],
+            truth=truth_path,
+            n_rows=stats["n_rows"],
+            n_sessions=stats["n_sessions"],
+            n_tracks=stats["n_tracks"],
+            skip_2_rate=stats["skip_2_rate"],
+        )
+
+
+def is_generated(path: str | os.PathLike[str]) -> bool:
+    """Whether `path` is a folder written by the generator (it has a truth.json)."""
+    return (Path(path) / "truth.json").is_file()
+
+
+def synthetic_root(dataset: PreparedDataset) -> Path | None:
+    """The generated set a prepared dataset was made from; None when its data is not synthetic."""
+    for item in dataset.manifest["inputs"]:
+        for folder in (Path(item["path"]).parent, Path(item["path"]).parent.parent):
+            if (folder / "ground_truth.parquet").is_file() and (folder / "truth.json").is_file():
+                return folder
+    return None
+
+
+def ground_truth_p_skip2(root: Path, log: pd.DataFrame) -> np.ndarray | None:
+    """The generator's true P(skip_2) per row of a prepared `log` of the set at `root`.
+
+    None when some row of `log` is not in the set's ground truth (a log of another set).
+    """
+    truth = pd.read_parquet(root / "ground_truth.parquet",
+                            columns=["session_id", "session_position", "p_skip_2"])
+    merged = log[["session_id", "session_position"]].merge(
+        truth, on=["session_id", "session_position"], how="left")
+    values = merged["p_skip_2"].to_numpy(dtype=np.float64)
+    return None if np.isnan(values).any() else values
