@@ -17,6 +17,8 @@ from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from agents.catalogs import check_catalog
+
 
 class EffectiveActionMixin:
     """Replace the stored action by `info["effective_action"]` when every env reports one.
@@ -41,7 +43,9 @@ class EffectiveActionMixin:
         bootstrap targets value real tracks.
         """
         out = super()._setup_learn(*args, **kwargs)
-        decoder = self.env.get_attr("bundle")[0].decoder
+        bundle = self.env.get_attr("bundle")[0]
+        check_catalog(self.policy, bundle.catalog)
+        decoder = bundle.decoder
         self._catalog = decoder.vectors
         target = getattr(self, "actor_target", None)
         if target is not None and getattr(target, "unit", False):
@@ -49,6 +53,11 @@ class EffectiveActionMixin:
             target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
                               if decoder.decoding == "dot" else None)
         return out
+
+    def set_env(self, env: Any, force_reset: bool = True) -> None:
+        """Use `env` from now on; refuse one whose catalog is not the policy's."""
+        super().set_env(env, force_reset)
+        check_catalog(self.policy, self.env.get_attr("bundle")[0].catalog)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_track_rng", "_catalog"]

@@ -13,6 +13,7 @@ import numpy as np
 
 from agents.track_agent import SessionEnv, TrackAgent
 from musicgym.data.schema import MAX_SESSION_LENGTH, listened
+from musicgym.simulator.user_model import World
 
 
 def top_slate(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
@@ -81,19 +82,25 @@ class ItemKNNAgent(ScoringAgent):
 
 
 class GreedyModelAgent(ScoringAgent):
-    """Tracks the world's user model gives the highest P(listened) right now.
+    """Tracks a world's user models give the highest P(listened) right now.
 
-    It scores candidates with the user's current state at the next position; for slates it
-    takes the K best without advancing the user through the slate (greedy slot by slot, each
-    slot updating nothing). This is an oracle-like baseline: it reads the simulator itself.
+    It scores candidates with the user's current state at the next position (the mean over an
+    ensemble's members); for slates it takes the K best without advancing the user through the
+    slate (greedy slot by slot, each slot updating nothing). It reads a simulator itself: with
+    `world=None` the one that judges (`greedy_oracle`, an upper reference that exploits the
+    judge's own noise), or the world an agent trained in (`greedy_model`, the myopic best under
+    the training world).
 
+    :param world: the world whose predictions it follows; None: the env's own
     :param full_catalog_limit: score the whole catalog when it has at most this many tracks;
         otherwise `n_popular` most popular plus each session's `n_knn` item-kNN tracks
     """
 
-    def __init__(self, env: Any | None = None, seed: int = 0, full_catalog_limit: int = 5000,
-                 n_popular: int = 200, n_knn: int = 200, chunk: int = 65536) -> None:
+    def __init__(self, env: Any | None = None, seed: int = 0, world: World | None = None,
+                 full_catalog_limit: int = 5000, n_popular: int = 200, n_knn: int = 200,
+                 chunk: int = 65536) -> None:
         super().__init__(env, seed)
+        self.world = world
         self.full_catalog_limit, self.n_popular, self.n_knn = full_catalog_limit, n_popular, n_knn
         self.chunk = chunk
 
@@ -117,7 +124,7 @@ class GreedyModelAgent(ScoringAgent):
         p = np.empty(len(b))
         for lo in range(0, len(b), self.chunk):
             part = slice(lo, lo + self.chunk)
-            p[part] = s.listen_probs(b[part], rows[part])
+            p[part] = s.listen_probs(b[part], rows[part], self.world)
         scores = np.full((s.n, len(env.bundle.decoder)), -1.0)
         scores[b, c] = p
         return scores

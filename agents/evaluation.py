@@ -11,7 +11,8 @@ not differences between users. Metrics per recommended track and per session:
 | listen_score | mean of 0, 1/3, 2/3, 1 for skip_1, skip_2, skip_3, not skipped |
 | session_return | mean reward (the env's reward) summed over a session |
 | diversity | 1 - mean pairwise cosine of the tracks recommended within a session |
-| coverage | distinct tracks recommended over all sessions / catalog size |
+| coverage | distinct tracks recommended over all sessions / recommendable tracks |
+| top10_share | share of all recommendations that went to the 10 most recommended tracks |
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from musicgym.data.schema import listened
 from musicgym.envs.sessions import LISTEN_REWARD
 from musicgym.envs.vector import MusicRecVectorEnv
 
-METRICS = ("listened", "listen_score", "session_return", "diversity", "coverage")
+METRICS = ("listened", "listen_score", "session_return", "diversity", "coverage", "top10_share")
 
 
 def _diversity(vectors: np.ndarray, rows: list[list[int]]) -> float:
@@ -68,7 +69,14 @@ def evaluate(agent: TrackAgent, vec_env: MusicRecVectorEnv, rounds: int,
         "session_return": float(np.concatenate(returns).mean()),
         "diversity": _diversity(vec_env.bundle.catalog.vectors, recommended),
         "coverage": len(set(every)) / len(vec_env.bundle.decoder),
+        "top10_share": _top_share(every, 10),
     }
+
+
+def _top_share(recommended: list[int], k: int) -> float:
+    """Share of the recommendations that went to the k most recommended tracks."""
+    counts = np.sort(np.unique(recommended, return_counts=True)[1])[::-1]
+    return float(counts[:k].sum() / max(counts.sum(), 1))
 
 
 def _play_sessions(agent: TrackAgent, vec_env: MusicRecVectorEnv, logged: np.ndarray,

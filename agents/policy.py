@@ -28,6 +28,7 @@ from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
 from agents.algorithms import ALGORITHMS
+from agents.catalogs import catalog_of
 from agents.vec_env import SB3VecEnv
 from musicgym.data.schema import OUTCOMES
 from musicgym.envs.observation import POSITION_PARTS, ObservationLayout
@@ -237,7 +238,7 @@ def _rec_parameters(policy: Any, data: dict[str, Any]) -> dict[str, Any]:
     data.pop("features_extractor_class")
     data.update(history_length=enc["history_length"], dim=enc["dim"],
                 encoder_hidden=enc["hidden"], actor_lr_ratio=policy.actor_lr_ratio,
-                critic_head=policy.critic_head)
+                critic_head=policy.critic_head, catalog_checksum=policy.catalog_checksum)
     if hasattr(policy, "unit_actions"):
         data["unit_actions"] = policy.unit_actions
     return data
@@ -254,6 +255,8 @@ class _RecNetworks:
     :param actor_lr_ratio: actor learning rate / critic learning rate
     :param net_arch: the actor's and critics' MLPs over the state vector
     :param critic_head: "bilinear" (`BilinearQHead`) or "mlp" (`QHead`)
+    :param catalog_checksum: the checksum of the catalog the policy acts in (`make_agent` sets
+        it from the env); envs with another catalog refuse the policy (`check_catalog`)
     :param kwargs: other parameters of the SB3 policy (n_critics, optimizer_class, ...)
     """
 
@@ -261,7 +264,8 @@ class _RecNetworks:
                  lr_schedule: Schedule, history_length: int = 10, dim: int = 16,
                  encoder_hidden: int = 64, actor_lr_ratio: float = 1.0,
                  net_arch: list[int] | dict[str, list[int]] | None = None,
-                 critic_head: str = "mlp", **kwargs: Any) -> None:
+                 critic_head: str = "mlp", catalog_checksum: str | None = None,
+                 **kwargs: Any) -> None:
         if critic_head not in Q_HEADS:
             raise ValueError(f"critic_head ({critic_head!r}) must be one of {tuple(Q_HEADS)}")
         self.critic_head = critic_head  # read by make_critic during super().__init__
@@ -270,6 +274,7 @@ class _RecNetworks:
                          features_extractor_kwargs={"history_length": history_length, "dim": dim,
                                                     "hidden": encoder_hidden}, **kwargs)
         self.actor_lr_ratio = actor_lr_ratio
+        self.catalog_checksum = catalog_checksum
         LearningRateScale(actor_lr_ratio).attach(self.actor.optimizer)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> RecCritic:
@@ -335,8 +340,10 @@ def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tun
     if isinstance(env, MusicRecVectorEnv):
         env = SB3VecEnv(env)
     layout = _layout_of(env)
+    catalog = catalog_of(env)
     kwargs = copy.deepcopy(PRESETS[preset])
     policy_kwargs = {"history_length": layout.history_length, "dim": layout.dim,
+                     "catalog_checksum": catalog.checksum,
                      **kwargs.pop("policy_kwargs"), **overrides.pop("policy_kwargs", {})}
     kwargs.update(overrides)
     if algo != "sac":

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from agents.algorithms import algorithm_class
+from agents.catalogs import check_catalog
 from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
@@ -46,6 +47,7 @@ class Recommender:
         self.model = model
         self.config = env_config
         self.bundle = load_bundle(env_config)
+        check_catalog(getattr(model, "policy", None), self.bundle.catalog)
         self._row = {tid: i for i, tid in enumerate(self.bundle.catalog.track_ids[:-1])}
         self.last_skipped: list[str] = []
 

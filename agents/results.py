@@ -1,4 +1,10 @@
-"""Write benchmark results: results.json, results.md, results.csv and a bar plot with intervals."""
+"""Write benchmark results: results.json, results.md, results.csv and a plot, world by world.
+
+`results.json` has the shape `{"train_world": {agent: {metric: {"mean", "ci_low", "ci_high"}}},
+"held_out_world": {...}, "truth_world": {...}, "meta": {...}}` (worlds that were not judged are
+absent). Intervals are 95% Student-t intervals over seeds; with one seed they collapse to the
+mean, and the tables print the mean alone.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +22,46 @@ from matplotlib.figure import Figure  # noqa: E402
 from agents.evaluation import METRICS  # noqa: E402
 from musicgym.artifacts import atomic_path  # noqa: E402
 
+WORLD_TITLES = {"held_out_world": "held-out world (B: sessions it never trained on)",
+                "train_world": "train world (A: the world it trained in)",
+                "truth_world": "truth world (the generator's own users)"}
+"""The judging worlds, headline first."""
+
+
+def cell(m: dict[str, float]) -> str:
+    """A mean, with its interval when there is one."""
+    if m["ci_low"] == m["ci_high"]:
+        return f"{m['mean']:.3f}"
+    return f"{m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+
 
 def table(summary: dict[str, dict[str, dict[str, float]]]) -> str:
-    """A Markdown table: one row per agent, mean [95% interval] per metric."""
+    """A Markdown table of one world: one row per agent, mean [95% interval] per metric."""
     lines = ["| agent | " + " | ".join(METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
     for agent, metrics in summary.items():
-        cells = [f"{m['mean']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
-                 for m in (metrics[name] for name in METRICS)]
-        lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+        lines.append(f"| {agent} | " + " | ".join(cell(metrics[m]) for m in METRICS) + " |")
     return "\n".join(lines)
+
+
+def worlds_table(summary: dict[str, Any], metric: str = "listened") -> str:
+    """A Markdown table of one metric: one row per agent, one column per judging world."""
+    worlds = [w for w in WORLD_TITLES if w in summary]
+    agents = list(summary[worlds[0]])
+    lines = ["| agent | " + " | ".join(w.replace("_", " ") for w in worlds) + " |",
+             "|---|" + "---:|" * len(worlds)]
+    for agent in agents:
+        lines.append(f"| {agent} | "
+                     + " | ".join(cell(summary[w][agent][metric]) for w in worlds) + " |")
+    return "\n".join(lines)
+
+
+def report(summary: dict[str, Any]) -> str:
+    """The listened rate side by side in every world, then each world's full table."""
+    parts = ["## listened rate (skip_2 false) by judging world", worlds_table(summary)]
+    for world, title in WORLD_TITLES.items():
+        if world in summary:
+            parts += [f"## {title}", table(summary[world])]
+    return "\n\n".join(parts)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -33,49 +70,49 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_results(out: str | Path, summary: dict[str, Any], meta: dict[str, Any]) -> str:
-    """Write results.json (agent -> metric -> mean/ci), results.md, results.csv, results.png."""
+    """Write results.json, results.md, results.csv and results.png; return the Markdown."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "results.json", json.dumps({**summary}, indent=2, sort_keys=True))
-    text = table(summary)
+    _write_text(out / "results.json", json.dumps({**summary, "meta": meta}, indent=2,
+                                                 sort_keys=True, default=str))
+    text = report(summary)
     _write_text(out / "results.md", "# Benchmark\n\n" + text + "\n\n```json\n"
                 + json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n```\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["agent", "metric", "mean", "ci_low", "ci_high"])
-    for agent, metrics in summary.items():
-        for name in METRICS:
-            m = metrics[name]
-            writer.writerow([agent, name, m["mean"], m["ci_low"], m["ci_high"]])
+    writer.writerow(["world", "agent", "metric", "mean", "ci_low", "ci_high"])
+    for world in (w for w in WORLD_TITLES if w in summary):
+        for agent, metrics in summary[world].items():
+            for name in METRICS:
+                m = metrics[name]
+                writer.writerow([world, agent, name, m["mean"], m["ci_low"], m["ci_high"]])
     _write_text(out / "results.csv", buffer.getvalue())
     _plot(out / "results.png", summary)
     return text
 
 
-ROBUSTNESS_LABELS = {"agent_sim_a": "agent, own half-data simulator",
-                     "agent_sim_b": "agent, other half's simulator",
-                     "most_popular_sim_b": "most_popular, other half's simulator",
-                     "greedy_model_sim_b": "greedy_model, other half's simulator"}
-"""Plot labels of the robustness rows (`training.robustness_run`)."""
-
-
 def _plot(path: Path, summary: dict[str, Any]) -> None:
-    """Horizontal bars of the listened rate with 95% intervals; robustness rows in grey."""
-    names = list(summary)
-    rates = [summary[a]["listened"] for a in names]
-    means = [r["mean"] for r in rates]
-    errors = [[m - r["ci_low"] for m, r in zip(means, rates, strict=True)],
-              [r["ci_high"] - m for m, r in zip(means, rates, strict=True)]]
-    colors = ["tab:grey" if a in ROBUSTNESS_LABELS else "tab:blue" for a in names]
-    fig = Figure(figsize=(8, 0.45 * len(names) + 1.2))
+    """Horizontal bars of the listened rate with 95% intervals, one bar per judging world."""
+    worlds = [w for w in WORLD_TITLES if w in summary]
+    agents = list(summary[worlds[0]])
+    height = 0.8 / len(worlds)
+    fig = Figure(figsize=(8, 0.4 * len(agents) * len(worlds) + 1.6))
     ax = fig.add_subplot()
-    ax.barh(range(len(names)), means, xerr=errors, capsize=3, color=colors)
-    ax.set_yticks(range(len(names)), [ROBUSTNESS_LABELS.get(a, a) for a in names])
+    for j, world in enumerate(worlds):
+        rates = [summary[world][a]["listened"] for a in agents]
+        means = [r["mean"] for r in rates]
+        errors = [[m - r["ci_low"] for m, r in zip(means, rates, strict=True)],
+                  [r["ci_high"] - m for m, r in zip(means, rates, strict=True)]]
+        rows = [i + j * height for i in range(len(agents))]
+        ax.barh(rows, means, height=height, xerr=errors, capsize=2,
+                label=world.replace("_", " "))
+        for row, mean, high in zip(rows, means, errors[1], strict=True):
+            ax.text(mean + high + 0.01, row, f"{mean:.3f}", va="center", fontsize=7)
+    ax.set_yticks([i + height * (len(worlds) - 1) / 2 for i in range(len(agents))], agents)
     ax.invert_yaxis()
-    for row, (mean, high) in enumerate(zip(means, errors[1], strict=True)):
-        ax.text(mean + high + 0.01, row, f"{mean:.3f}", va="center", fontsize=8)
-    ax.set(xlabel="listened rate per recommended track (skip_2 false)", xlim=(0, 1.08),
-           title="Agents on held-out sessions (95% intervals over seeds)")
+    ax.set(xlabel="listened rate per recommended track (skip_2 false)", xlim=(0, 1.1),
+           title="Agents on held-out test sessions, by judging world (95% intervals)")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from agents.catalogs import check_catalog
 from agents.policy import wolpertinger_tracks
 from musicgym.envs.bundle import SimulatorBundle
 from musicgym.envs.sessions import SessionBatch
@@ -84,6 +85,7 @@ class PolicyAgent(TrackAgent):
     def select(self, vec_env: SessionEnv, obs: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
         """The model's slate for each session."""
+        check_catalog(self.model.policy, vec_env.bundle.catalog)
         if self.wolpertinger_k > 0:
             return wolpertinger_tracks(self.model, vec_env, obs, self.wolpertinger_k)
         protos = self.model.predict(obs, deterministic=True)[0]

@@ -1,8 +1,8 @@
-"""Train an SB3 agent on MusicRec-v0 and benchmark it against the baselines.
+"""Train an SB3 agent on MusicRec-v0 (`agents.benchmark` then judges it in several worlds).
 
 A run folder `runs/{env_id}__{exp_name}__{seed}__{time}/` holds `model.zip` (SB3), `run.json`
-(the env and training configs, to rebuild both), `tensorboard/`, `checkpoints/`, `eval/`
-(periodic evaluation on validation sessions) and `benchmark.{json,md}`.
+(the env and training configs, to rebuild both, and the catalog's checksum), `tensorboard/`,
+`checkpoints/`, `eval/` (periodic evaluation on validation sessions) and `results.*`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback,
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
-from agents import baselines
 from agents.algorithms import algorithm_class
-from agents.evaluation import evaluate
 from agents.policy import make_agent
-from agents.track_agent import PolicyAgent, TrackAgent
 from agents.vec_env import SB3VecEnv
 from musicgym.artifacts import atomic_path
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
-from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.version import __version__
 
 
@@ -142,42 +138,3 @@ def write_run_record(run: Path, algo: str, env_config: EnvConfig,
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
-
-
-def baseline_agents() -> dict[str, TrackAgent]:
-    """The baselines, by name."""
-    return {"random": baselines.RandomAgent(), "most_popular": baselines.MostPopularAgent(),
-            "logged": baselines.LoggedAgent(), "item_knn": baselines.ItemKNNAgent(),
-            "greedy_model": baselines.GreedyModelAgent()}
-
-
-def benchmark_run(model: BaseAlgorithm, env_config: EnvConfig, rounds: int, seed: int,
-                  num_envs: int = 64) -> dict[str, dict[str, float]]:
-    """Metrics of the trained agent and every baseline on the same held-out test sessions."""
-    vec = MusicRecVectorEnv(num_envs, **asdict(replace(env_config, sessions="test")))
-    agents = {"agent": PolicyAgent(model), **baseline_agents()}
-    return {name: evaluate(agent, vec, rounds, seed) for name, agent in agents.items()}
-
-
-def robustness_run(config: TrainConfig, env_config: EnvConfig, rounds: int,
-                   seed: int) -> dict[str, dict[str, float]]:
-    """Train in a simulator fitted on half the data; test it there and in one fitted on the rest.
-
-    The agent is evaluated on held-out sessions in its own simulator ("agent_sim_a") and in a
-    simulator fitted on the other half of the training sessions ("agent_sim_b"). A large drop
-    means the agent exploits its own simulator's quirks. For scale, most-popular and
-    greedy-by-model (which reads simulator b itself) play the same sessions in simulator b
-    ("most_popular_sim_b", "greedy_model_sim_b").
-    """
-    model, _ = train(replace(config, exp_name=f"{config.exp_name}-sim-a"),
-                     replace(env_config, simulator_half=0))
-    out = {}
-    for half, agents in ((0, {"agent_sim_a": PolicyAgent(model)}),
-                         (1, {"agent_sim_b": PolicyAgent(model),
-                              "most_popular_sim_b": baselines.MostPopularAgent(),
-                              "greedy_model_sim_b": baselines.GreedyModelAgent()})):
-        vec = MusicRecVectorEnv(64, **asdict(replace(env_config, sessions="test",
-                                                     simulator_half=half)))
-        for name, agent in agents.items():
-            out[name] = evaluate(agent, vec, rounds, seed)
-    return out

@@ -39,7 +39,10 @@ def test_catalog_checksum_identifies_ids_vectors_and_recommendable_rows() -> Non
 
 
 def test_world_maps_ids_to_its_own_rows() -> None:
-    world = World(model=None, track_ids=np.array(["c", "a", "b"], dtype=object))
+    class Model:
+        hidden = 4
+
+    world = World(members=(Model(),), track_ids=np.array(["c", "a", "b"], dtype=object))
     np.testing.assert_array_equal(world.rows(np.array(["a", "b", "zz", "", "c"], dtype=object)),
                                   [1, 2, 3, 3, 0])
     assert world.unknown_row == 3

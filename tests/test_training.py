@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from agents.baselines import RandomAgent
+from agents.benchmark import benchmark_run, collect, evaluation_configs, transfer_gap
 from agents.evaluation import METRICS, confidence_interval, evaluate, summarize
 from agents.recommender import Recommender, UnknownTracksError
 from agents.results import write_results
-from agents.training import TrainConfig, benchmark_run, train
+from agents.training import TrainConfig, train
 from musicgym.cli import main
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv
@@ -29,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory):
     runs = tmp_path_factory.mktemp("runs")
     config = TrainConfig(timesteps=400, num_envs=4, eval_freq=200, eval_episodes=4,
                          checkpoint_freq=200, runs_dir=runs, progress=False)
-    model, folder = train(config, EnvConfig())
+    model, folder = train(config, EnvConfig(world="A"))
     return model, folder
 
 
@@ -61,23 +62,65 @@ def test_confidence_interval_by_hand() -> None:
 
 
 def test_results_files(tmp_path: Path) -> None:
-    per_seed = {"a": [dict.fromkeys(METRICS, 0.5), dict.fromkeys(METRICS, 0.7)],
-                "b": [dict.fromkeys(METRICS, 0.4), dict.fromkeys(METRICS, 0.4)]}
-    text = write_results(tmp_path, summarize(per_seed), {"seeds": 2})
+    per_seed = {"train_world": {"a": [dict.fromkeys(METRICS, 0.5), dict.fromkeys(METRICS, 0.7)],
+                                "b": [dict.fromkeys(METRICS, 0.4), dict.fromkeys(METRICS, 0.4)]},
+                "held_out_world": {"a": [dict.fromkeys(METRICS, 0.3),
+                                         dict.fromkeys(METRICS, 0.5)],
+                                   "b": [dict.fromkeys(METRICS, 0.4),
+                                         dict.fromkeys(METRICS, 0.4)]}}
+    summary = {world: summarize(agents) for world, agents in per_seed.items()}
+    text = write_results(tmp_path, summary, {"seeds": 2})
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data["a"]["listened"]["mean"] == pytest.approx(0.6)
-    assert set(data["b"]["coverage"]) == {"mean", "ci_low", "ci_high"}
+    assert set(data) == {"train_world", "held_out_world", "meta"}
+    assert data["train_world"]["a"]["listened"]["mean"] == pytest.approx(0.6)
+    assert data["held_out_world"]["a"]["listened"]["mean"] == pytest.approx(0.4)
+    assert set(data["train_world"]["b"]["coverage"]) == {"mean", "ci_low", "ci_high"}
     assert (tmp_path / "results.png").stat().st_size > 1000
-    assert (tmp_path / "results.csv").read_text().count("\n") == 1 + 2 * len(METRICS)
-    assert "| a |" in text
+    assert (tmp_path / "results.csv").read_text().count("\n") == 1 + 2 * 2 * len(METRICS)
+    # the side-by-side table: held-out world first; one seed's "intervals" print as the mean
+    assert "| agent | held out world | train world |" in text
+    assert "| b | 0.400 | 0.400 |" in text
+    gap = transfer_gap(per_seed, "a")
+    assert gap["mean"] == pytest.approx(0.2) and gap["ci_low"] == pytest.approx(0.2)
 
 
-def test_benchmark_run_covers_agent_and_baselines(run) -> None:
+def test_benchmark_judges_in_the_train_held_out_and_truth_worlds(run) -> None:
     model, _ = run
-    results = benchmark_run(model, EnvConfig(), rounds=1, seed=0, num_envs=16)
-    assert set(results) == {"agent", "random", "most_popular", "logged", "item_knn",
-                            "greedy_model"}
-    assert results["greedy_model"]["listened"] > results["random"]["listened"]
+    results = benchmark_run({"ddpg": model}, EnvConfig(world="A"), rounds=1, seed=0,
+                            num_envs=16)
+    assert set(results) == {"train_world", "held_out_world", "truth_world"}
+    for world, agents in results.items():
+        assert set(agents) == {"ddpg", "random", "most_popular", "logged", "item_knn",
+                               "greedy_model", "greedy_oracle"}, world
+        assert agents["greedy_oracle"]["listened"] > agents["random"]["listened"] + 0.1
+    # in the train world greedy_model reads the world that judges: it is the oracle there
+    train = results["train_world"]
+    assert train["greedy_model"] == train["greedy_oracle"]
+    # another world judges: A's favourites are not B's
+    held = results["held_out_world"]
+    assert held["greedy_oracle"]["listened"] > held["greedy_model"]["listened"]
+    per_seed: dict = {}
+    collect(per_seed, results)
+    assert per_seed["held_out_world"]["ddpg"] == [held["ddpg"]]
+
+
+def test_test_sessions_can_come_from_another_log(tmp_path: Path) -> None:
+    """`--test`: a separate log's sessions start the evaluation episodes, tracks mapped by id."""
+    from musicgym.datasets import load_dataset
+
+    dataset = load_dataset()
+    log = dataset.log(split="test").query("session_idx < @dataset.manifest['sessions'] // 4")
+    sessions = log["session_id"].nunique()
+    path = tmp_path / "test_log.csv"
+    log[list(dataset.to_mssd().columns)].to_csv(path, index=False)
+    configs = evaluation_configs(EnvConfig(world="A"), test_data=path)
+    vec = MusicRecVectorEnv(4, **asdict(configs["held_out_world"]))
+    assert len(vec.bundle.sampler) == sessions
+    assert configs["held_out_world"].world == "B" and vec.config.catalog == "A"
+    vec.sessions.reset(np.arange(4), np.random.default_rng(0), logged=np.arange(4))
+    first = log[log["session_id"] == log["session_id"].iloc[0]]
+    heard = vec.bundle.catalog.track_ids[vec.sessions.logged[0, : len(first)]]
+    np.testing.assert_array_equal(heard, first["track_id_clean"].to_numpy())
 
 
 def test_recommender_recommends_unheard_known_tracks(run) -> None:
@@ -113,9 +156,10 @@ def test_ddpg_learns_to_beat_random(tmp_path: Path) -> None:
     """On the synthetic default set, some tracks suit users far better: DDPG must find them."""
     config = TrainConfig(timesteps=3_000, num_envs=8, eval_freq=10_000, eval_episodes=4,
                          checkpoint_freq=10_000, runs_dir=tmp_path, progress=False)
-    model, _ = train(config, EnvConfig())
-    results = benchmark_run(model, EnvConfig(), rounds=1, seed=1, num_envs=64)
-    assert results["agent"]["listened"] > results["random"]["listened"] + 0.08
+    model, _ = train(config, EnvConfig(world="A"))
+    results = benchmark_run({"ddpg": model}, EnvConfig(world="A"), rounds=1, seed=1,
+                            num_envs=64)["train_world"]
+    assert results["ddpg"]["listened"] > results["random"]["listened"] + 0.08
 
 
 def test_run_folders_started_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
@@ -137,27 +181,16 @@ def test_cli_training_defaults_are_train_config_defaults() -> None:
     assert (config.num_envs, config.timesteps) == (32, 240_000)
 
 
-def test_robustness_run_tests_one_agent_in_both_half_data_simulators(tmp_path: Path) -> None:
-    from agents.training import robustness_run
-
-    config = TrainConfig(timesteps=400, num_envs=4, eval_freq=10_000, eval_episodes=4,
-                         checkpoint_freq=10_000, runs_dir=tmp_path, progress=False)
-    out = robustness_run(config, EnvConfig(), rounds=1, seed=0)
-    assert set(out) == {"agent_sim_a", "agent_sim_b", "most_popular_sim_b",
-                        "greedy_model_sim_b"}
-    for metrics in out.values():
-        assert set(metrics) == set(METRICS) and 0.0 < metrics["listened"] < 1.0
-    # the two simulators disagree about the same users and tracks
-    a, b = (MusicRecVectorEnv(4, sessions="test", simulator_half=half) for half in (0, 1))
+def test_worlds_a_and_b_disagree_about_the_same_users_and_tracks() -> None:
+    a, b = (MusicRecVectorEnv(4, sessions="test", world=w, catalog="A") for w in ("A", "B"))
     for vec in (a, b):
         vec.sessions.reset(np.arange(4), np.random.default_rng(0), logged=np.arange(4))
-    tracks = np.intersect1d(a.bundle.decoder.rows, b.bundle.decoder.rows)[:300]
+    tracks = a.bundle.decoder.rows[:300]
     p_a, p_b = (v.sessions.listen_probs(np.zeros(len(tracks), int), tracks) for v in (a, b))
     assert np.abs(p_a - p_b).mean() > 0.02
-    # greedy reads simulator b itself: the best one-step choice there
-    assert out["greedy_model_sim_b"]["listened"] > (
-        out["most_popular_sim_b"]["listened"] + 0.05)
-    assert [p.name.split("__")[1] for p in tmp_path.iterdir()] == ["ddpg-sim-a"]
+    # a world can also be read from an env that another world judges
+    np.testing.assert_allclose(b.sessions.listen_probs(np.zeros(len(tracks), int), tracks,
+                                                       a.bundle.world), p_a, rtol=1e-5)
 
 
 def test_train_script_trains_benchmarks_and_saves_a_loadable_run(tmp_path: Path) -> None:
@@ -170,7 +203,9 @@ def test_train_script_trains_benchmarks_and_saves_a_loadable_run(tmp_path: Path)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {line.split("|")[1].strip() for line in done.stdout.splitlines()
             if line.startswith("| ")}
-    assert {"agent", "random", "most_popular", "logged", "item_knn", "greedy_model"} <= rows
+    assert {"ddpg", "random", "most_popular", "logged", "item_knn", "greedy_model",
+            "greedy_oracle"} <= rows
+    assert "held-out world" in done.stdout and "truth world" in done.stdout
     (run,) = tmp_path.iterdir()
     assert (run / "model.zip").is_file() and (run / "eval" / "evaluations.npz").is_file()
     rec = Recommender.load(run)

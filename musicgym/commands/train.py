@@ -21,6 +21,19 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoding", choices=("dot", "nearest"), default="dot",
                         help="how the env turns proto-vectors into tracks: highest dot product "
                              "(the agents' actor is made for it) or nearest")
+    parser.add_argument("--world", choices=("A", "B", "all"), default="A",
+                        help="the world the agent trains in: user models fitted on half A or B "
+                             "of the training sessions (the other half's world then judges it "
+                             "as the held-out world), or on all of them (no held-out world)")
+    parser.add_argument("--ensemble", type=int, default=1,
+                        help="user models in the training world, fitted on bootstrap "
+                             "resamples; each episode's user is one of them")
+    parser.add_argument("--uncertainty-penalty", type=float, default=0.0,
+                        help="reward minus this times the ensemble's disagreement about each "
+                             "recommended track (MOPO)")
+    parser.add_argument("--test", type=Path, default=None,
+                        help="MSSD log or prepared dataset whose sessions start the evaluation "
+                             "episodes (default: the test split of --data)")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +69,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     from musicgym.envs.config import EnvConfig
 
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
-                    min_plays=args.min_plays, decoding=args.decoding)
+                    min_plays=args.min_plays, decoding=args.decoding, world=args.world,
+                    ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, timesteps=args.timesteps,
                         num_envs=args.num_envs, runs_dir=runs_dir,
@@ -65,20 +79,29 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     return train, env
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train, save the run, and print the benchmark against the baselines."""
+def _summary(per_seed: dict[str, dict[str, list]]) -> dict:
     from agents.evaluation import summarize
+
+    return {world: summarize(agents) for world, agents in per_seed.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, save the run, and print the agent against the baselines in every world."""
+    from agents.benchmark import benchmark_run, collect, headline
     from agents.results import write_results
-    from agents.training import benchmark_run, train
+    from agents.training import train
 
     train_config, env_config = _configs(args, args.seed, args.runs_dir)
     model, folder = train(train_config, env_config)
     print(f"saved {folder}/model.zip; TensorBoard: tensorboard --logdir {folder}/tensorboard")
-    results = benchmark_run(model, env_config, args.rounds, args.seed)
-    table = write_results(folder, summarize({k: [v] for k, v in results.items()}),
-                          {"seeds": [args.seed], "rounds": args.rounds})
+    per_seed: dict[str, dict[str, list]] = {}
+    collect(per_seed, benchmark_run({args.algo: model}, env_config, args.rounds, args.seed,
+                                    test_data=args.test))
+    summary = _summary(per_seed)
     print("held-out test sessions, one seed (use `musicgym benchmark` for intervals):")
-    print(table)
+    print(write_results(folder, summary, {"seeds": [args.seed], "rounds": args.rounds,
+                                          "world": args.world, "test": str(args.test)}))
+    print(headline(summary, args.algo))
     return 0
 
 
@@ -89,36 +112,33 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="independent seeds")
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for results.json/.md/.csv and results.png")
-    parser.add_argument("--no-robustness", action="store_true",
-                        help="skip the check on a simulator fitted on a disjoint half of the data")
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    """Train one agent per seed and evaluate it and the baselines on held-out sessions."""
-    from agents.evaluation import confidence_interval, summarize
+    """Train one agent per seed; judge it and the baselines in every world on test sessions."""
+    from agents.benchmark import benchmark_run, collect, headline, transfer_gap
     from agents.results import write_results
-    from agents.training import benchmark_run, robustness_run, train
+    from agents.training import train
 
-    per_seed: dict[str, list] = {}
+    per_seed: dict[str, dict[str, list]] = {}
     for seed in range(args.seeds):
         train_config, env_config = _configs(args, seed, args.out / "runs")
         model, _ = train(train_config, env_config)
-        results = benchmark_run(model, env_config, args.rounds, seed)
-        if not args.no_robustness:
-            results |= robustness_run(train_config, env_config, args.rounds, seed)
-        for name, metrics in results.items():
-            per_seed.setdefault(name, []).append(metrics)
-    summary = summarize(per_seed)
-    meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data)}
-    if not args.no_robustness:
-        gaps = [a["listened"] - b["listened"]
-                for a, b in zip(per_seed["agent_sim_a"], per_seed["agent_sim_b"], strict=True)]
-        meta["robustness_gap"] = confidence_interval(gaps)
+        collect(per_seed, benchmark_run({args.algo: model}, env_config, args.rounds, seed,
+                                        test_data=args.test))
+    summary = _summary(per_seed)
+    meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
+            "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
+            "uncertainty_penalty": args.uncertainty_penalty, "algo": args.algo,
+            "timesteps": args.timesteps, "num_envs": args.num_envs}
+    gap = transfer_gap(per_seed, args.algo)
+    if gap is not None:
+        meta["transfer_gap"] = gap
     print(write_results(args.out, summary, meta))
-    if "robustness_gap" in meta:
-        gap = meta["robustness_gap"]
-        print(f"robustness: listened rate in its own simulator minus in a simulator fitted on "
-              f"disjoint data: {gap['mean']:.3f} [{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]")
+    print(headline(summary, args.algo))
+    if gap is not None:
+        print(f"{args.algo}: train world minus held-out world: {gap['mean']:.3f} "
+              f"[{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]")
     return 0
 
 

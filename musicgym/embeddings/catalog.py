@@ -2,20 +2,50 @@
 
 The catalog is the agent's whole interface to tracks: the ids of every track that can appear
 in a listening history, one vector per track scaled by a single number into [-1, 1] (the
-action space's box), which of them may be recommended, and their training plays. It is built
-from track embeddings and training-split play counts, below the envs; the user model that
-judges recommendations (a `simulator.World`) is a separate object that maps tracks by id.
+action space's box), which of them may be recommended, and their training plays. It is one
+artifact per dataset and training sessions (all training sessions, or half A or B of them),
+fitted only on data the agent may learn from, identified by a checksum and cached like a fitted
+simulator. The user models that judge recommendations (`simulator.World`) are separate objects
+that map tracks by id and keep their own track representations.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from musicgym.artifacts import atomic_dir, read_manifest, write_json
+from musicgym.data.cache import cache_dir
+from musicgym.data.dataset import PreparedDataset
+from musicgym.data.splits import SplitSpec
+from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
 from musicgym.embeddings.store import TrackEmbeddings
+
+FORMAT_VERSION = 1
+_ARRAYS = ("track_ids", "vectors", "recommendable", "plays")
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    """How a catalog is made from a dataset's training sessions.
+
+    :param min_plays: training plays a track needs to be recommendable
+    :param embeddings: how the track vectors are made (seed 0: the catalog does not depend on
+        any simulator's seed)
+    """
+
+    min_plays: int = 5
+    embeddings: EmbeddingSpec = field(default_factory=EmbeddingSpec)
+
+    def __post_init__(self) -> None:
+        if self.min_plays < 1:
+            raise ValueError(f"min_plays ({self.min_plays}) must be at least 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +60,7 @@ class Catalog:
     :param recommendable: catalog rows an agent may recommend, ascending
     :param plays: [n + 1] training plays of each track
     :param scale: the one factor that mapped the embeddings into the box
+    :param meta: JSON-ready facts about how it was made
     """
 
     track_ids: np.ndarray
@@ -37,6 +68,8 @@ class Catalog:
     recommendable: np.ndarray
     plays: np.ndarray
     scale: float
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Where it came from: data checksum, training sessions, spec."""
 
     @classmethod
     def from_embeddings(cls, embeddings: TrackEmbeddings, plays: np.ndarray,
@@ -78,3 +111,68 @@ class Catalog:
         digest.update(np.ascontiguousarray(self.vectors, np.float32).tobytes())
         digest.update(np.asarray(self.recommendable, np.int64).tobytes())
         return digest.hexdigest()
+
+    def rows(self, track_ids: np.ndarray) -> np.ndarray:
+        """Catalog rows of `track_ids`; ids outside the catalog map to `unknown_row`."""
+        index = self._index.get_indexer(np.asarray(track_ids, dtype=object))
+        return np.where(index < 0, self.unknown_row, index).astype(np.int64)
+
+    @cached_property
+    def _index(self) -> Any:
+        import pandas as pd
+
+        return pd.Index(np.asarray(self.track_ids[:-1], dtype=object))
+
+    def save(self, path: str | Path) -> None:
+        """Write the catalog folder (catalog.npz, catalog.json) atomically; no pickle."""
+        with atomic_dir(path) as tmp:
+            np.savez(tmp / "catalog.npz", track_ids=np.asarray(self.track_ids, dtype=str),
+                     vectors=self.vectors, recommendable=self.recommendable, plays=self.plays)
+            write_json(tmp / "catalog.json", {
+                "format": "musicgym.catalog", "format_version": FORMAT_VERSION,
+                "checksum": self.checksum, "scale": self.scale, "meta": self.meta})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Catalog:
+        """Read a catalog folder written by `save`, checking its checksum."""
+        path = Path(path)
+        manifest = read_manifest(path / "catalog.json", FORMAT_VERSION, "build the catalog again")
+        with np.load(path / "catalog.npz", allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in _ARRAYS}
+        catalog = cls(track_ids=arrays["track_ids"].astype(object), vectors=arrays["vectors"],
+                      recommendable=arrays["recommendable"], plays=arrays["plays"],
+                      scale=float(manifest["scale"]), meta=manifest["meta"])
+        if catalog.checksum != manifest["checksum"]:
+            raise ValueError(f"{path}: the catalog's content does not match its checksum; "
+                             "delete the folder to rebuild it")
+        return catalog
+
+
+def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec) -> Catalog:
+    """The catalog of `dataset` learned from the training sessions that `sessions` labels train.
+
+    :param dataset: the prepared dataset
+    :param sessions: the split whose "train" sessions the agent may learn from (all training
+        sessions, or one half of them)
+    :param spec: recommendability threshold and how vectors are made
+    """
+    train = dataset.log(["session_idx", "track_idx"], split="train", spec=sessions)
+    embeddings = dataset_embeddings(dataset, train, spec.embeddings)
+    plays = np.bincount(train["track_idx"].to_numpy(), minlength=len(embeddings))
+    catalog = Catalog.from_embeddings(embeddings, plays.astype(np.float64), spec.min_plays)
+    return Catalog(catalog.track_ids, catalog.vectors, catalog.recommendable, catalog.plays,
+                   catalog.scale, {"data_checksum": dataset.checksum, "sessions": asdict(sessions),
+                                   "spec": asdict(spec)})
+
+
+def load_or_fit_catalog(dataset: PreparedDataset, sessions: SplitSpec,
+                        spec: CatalogSpec) -> Catalog:
+    """The catalog for (data, training sessions, spec): from the cache, or fitted and saved."""
+    text = json.dumps({"data": dataset.checksum, "sessions": asdict(sessions),
+                       "spec": asdict(spec), "format": FORMAT_VERSION}, sort_keys=True)
+    folder = cache_dir() / "catalogs" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    if (folder / "catalog.json").is_file():
+        return Catalog.load(folder)
+    catalog = fit_catalog(dataset, sessions, spec)
+    catalog.save(folder)
+    return catalog

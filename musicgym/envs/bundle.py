@@ -1,9 +1,10 @@
 """What an env is made of, built once per process for each config.
 
 `load_bundle` puts together, from the layers below: the prepared data (cached on disk), the
-fitted simulator (cached on disk) as a `World`, the agent-facing `Catalog` with its decoder,
-and the sampler of logged sessions that start episodes. It is memoised, so a second `gym.make`
-with the same arguments in the same process costs nothing.
+agent-facing `Catalog` fitted on the training sessions the agent may learn from (cached), its
+decoder, the `World` that judges (fitted user models, cached; or the generator's own users on
+synthetic data), and the sampler of logged sessions that start episodes. It is memoised, so a
+second `gym.make` with the same arguments in the same process costs nothing.
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from musicgym.data.splits import SplitSpec
+from musicgym.data.dataset import PreparedDataset
 from musicgym.datasets import load_dataset
-from musicgym.embeddings.catalog import Catalog
+from musicgym.embeddings.catalog import Catalog, CatalogSpec, load_or_fit_catalog
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.decoder import ActionDecoder
-from musicgym.simulator.fitting import SimulatorConfig, load_or_fit
-from musicgym.simulator.numpy_response import NumpyResponse
-from musicgym.simulator.response_net import ResponseConfig
 from musicgym.simulator.sampler import SessionSampler
 from musicgym.simulator.user_model import World
+from musicgym.simulator.worlds import load_world, world_split
 
 SPARE_TRACKS = 20
 """Recommendable tracks a catalog needs beyond one slate, so sessions never run out."""
@@ -41,28 +40,43 @@ class SimulatorBundle:
     sampler: SessionSampler
 
 
-def simulator_config(config: EnvConfig) -> SimulatorConfig:
-    """How the env's simulator is fitted: its seed and the training sessions it may read."""
-    return SimulatorConfig(response=ResponseConfig(seed=config.simulator_seed),
-                           split=SplitSpec(train_half=config.simulator_half))
+def make_world(dataset: PreparedDataset, config: EnvConfig) -> World:
+    """The world of `config`: fitted user models, or the generator's users for "truth"."""
+    if config.world == "truth":
+        from musicgym.simulator.truth_world import truth_world
+
+        return truth_world(dataset)
+    return load_world(dataset, config.world, config.ensemble, config.simulator_seed)
+
+
+def make_sampler(dataset: PreparedDataset, catalog: Catalog,
+                 config: EnvConfig) -> SessionSampler:
+    """Logged sessions that start episodes.
+
+    Training episodes start from the catalog's training sessions, evaluation episodes from a
+    held-out split, or from every session of `test_data` (its tracks mapped into the catalog by
+    id) when it is given.
+    """
+    if config.test_data is not None:
+        test = load_dataset(config.test_data)
+        return SessionSampler.from_dataset(test, None, None, config.history_fraction,
+                                           track_rows=catalog.rows(test.track_ids))
+    spec = world_split(config.catalog_sessions)
+    return SessionSampler.from_dataset(dataset, config.sessions, spec, config.history_fraction)
 
 
 @functools.lru_cache(maxsize=8)
 def load_bundle(config: EnvConfig) -> SimulatorBundle:
     """Build (once per process) the parts of an env for `config`."""
     dataset = load_dataset(config.data)
-    sim_config = simulator_config(config)
-    simulator = load_or_fit(dataset, sim_config, progress=False)
-    world = World(NumpyResponse(simulator.response), simulator.embeddings.ids)
-    catalog = Catalog.from_embeddings(simulator.embeddings, simulator.response.stats.plays,
-                                      config.min_plays)
+    catalog = load_or_fit_catalog(dataset, world_split(config.catalog_sessions),
+                                  CatalogSpec(min_plays=config.min_plays))
     found = len(catalog.recommendable)
     if found < config.slate_size + SPARE_TRACKS:
         raise ValueError(f"only {found} tracks have at least min_plays={config.min_plays} "
                          f"training plays, and slate_size={config.slate_size} needs "
                          f"{config.slate_size + SPARE_TRACKS}; lower min_plays or slate_size, "
                          "or use a larger log")
-    sampler = SessionSampler.from_dataset(dataset, config.sessions, sim_config.split,
-                                          config.history_fraction)
-    return SimulatorBundle(world, catalog, ActionDecoder.for_catalog(catalog, config.decoding),
-                           sampler)
+    return SimulatorBundle(make_world(dataset, config),
+                           catalog, ActionDecoder.for_catalog(catalog, config.decoding),
+                           make_sampler(dataset, catalog, config))

@@ -15,6 +15,10 @@ DEPRECATED_REWARDS = {"not_skipped": "listened"}
 """Old reward names, accepted for one version with a DeprecationWarning."""
 DEPRECATED_ARGUMENTS = {"seed": "simulator_seed"}
 """Old argument names, accepted for one version with a DeprecationWarning."""
+WORLDS = ("all", "A", "B", "truth")
+"""Who judges: user models fitted on all training sessions, on half A or half B of them, or
+(synthetic data only) the generator's own users."""
+HALVES = ("all", "A", "B")
 _warned: set[str] = set()
 
 
@@ -50,12 +54,34 @@ class EnvConfig:
     """Share of a logged session's opening tracks the user has heard at reset."""
     simulator_seed: int = 0
     """Seed of the simulator fit (not of episodes: `reset(seed=...)` seeds those)."""
-    simulator_half: int | None = None
-    """0 or 1: fit the simulator on that half of the training sessions only (two disjoint
-    simulators, to check that an agent does not just exploit one fit); None: all of them."""
+    world: Literal["all", "A", "B", "truth"] = "all"
+    """Who responds: a user model fitted on all training sessions ("all"), or on one of two
+    disjoint halves of them ("A", "B": train in one, judge in the other), or, on synthetic
+    data only, the generator's own users ("truth")."""
+    catalog: Literal["all", "A", "B"] | None = None
+    """Training sessions the agent-facing catalog is fitted on (and training episodes start
+    from); None: the world's own ("all" for "truth"). Judge an agent trained in world A in
+    world B with `world="B", catalog="A"`: it keeps the catalog it learned with."""
+    ensemble: int = 1
+    """User models fitted on bootstrap resamples of the world's sessions (seeds simulator_seed,
+    simulator_seed + 1, ...); each episode's user is one of them, drawn by the episode's
+    generator. 1: one fit on all of the world's sessions."""
+    uncertainty_penalty: float = 0.0
+    """λ: each recommended track's reward loses λ times the standard deviation of P(listened)
+    across the ensemble's members (`info["disagreement"]`), as in MOPO."""
     sessions: Literal["train", "validation", "test"] = "train"
     """Split whose logged sessions start episodes: agents train on "train" and are evaluated
-    on "test", sessions that neither the simulator nor the agent saw."""
+    on "test", sessions that neither the simulators nor the agent saw."""
+    test_data: str | Path | None = None
+    """Another log or prepared dataset whose sessions (all of them) start the episodes of
+    `sessions="test"`; its tracks are mapped into the catalog by id."""
+
+    @property
+    def catalog_sessions(self) -> str:
+        """The training sessions of the catalog: `catalog`, else the world's."""
+        if self.catalog is not None:
+            return self.catalog
+        return "all" if self.world == "truth" else self.world
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EnvConfig:
@@ -69,6 +95,13 @@ class EnvConfig:
                     raise TypeError(f"pass {new} only; {old} is its deprecated name")
                 _deprecated(old, new, "MusicRec-v0 argument")
                 kwargs[new] = kwargs.pop(old)
+        if "simulator_half" in kwargs:
+            half = kwargs.pop("simulator_half")
+            if half is not None:
+                _deprecated("simulator_half", "world", "MusicRec-v0 argument")
+                if half not in (0, 1):
+                    raise ValueError(f"simulator_half ({half}) must be None, 0 or 1")
+                kwargs.setdefault("world", "AB"[half])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -92,8 +125,18 @@ class EnvConfig:
             raise ValueError(f"decoding ({self.decoding!r}) must be one of {DECODINGS}")
         if self.min_plays < 1:
             raise ValueError(f"min_plays ({self.min_plays}) must be at least 1")
-        if self.simulator_half not in (None, 0, 1):
-            raise ValueError(f"simulator_half ({self.simulator_half}) must be None, 0 or 1")
+        if self.world not in WORLDS:
+            raise ValueError(f"world ({self.world!r}) must be one of {WORLDS}")
+        if self.catalog not in (None, *HALVES):
+            raise ValueError(f"catalog ({self.catalog!r}) must be None or one of {HALVES}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble ({self.ensemble}) must be at least 1")
+        if not self.uncertainty_penalty >= 0.0:
+            raise ValueError(f"uncertainty_penalty ({self.uncertainty_penalty}) must be at "
+                             "least 0")
+        if self.test_data is not None and self.sessions != "test":
+            raise ValueError(f"test_data ({self.test_data}) starts test episodes; it needs "
+                             f"sessions='test', not {self.sessions!r}")
         if self.sessions not in ("train", "validation", "test"):
             raise ValueError(f"sessions ({self.sessions!r}) must be 'train', 'validation' or "
                              "'test'")

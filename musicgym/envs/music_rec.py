@@ -29,7 +29,11 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     """Recommend songs to a listener whose skips are simulated from MSSD logs.
 
     ## Description
-    Each episode is one listening session. A logged session is drawn from the training split of
+    Each episode is one listening session. Two parts are kept apart: the catalog (the tracks
+    the agent sees and acts in, their vectors and ids, fitted on the training sessions it may
+    learn from) and the world (the user model that responds, mapping tracks by id). An agent
+    trained in world "A" can be judged in world "B", fitted on disjoint sessions, with its own
+    catalog (`world="B", catalog="A"`). A logged session is drawn from the training split of
     the data: its context (premium, shuffle, context type, hour), its length and its opening
     tracks with their real outcomes, which the simulated user has already heard. At each step
     the agent recommends a slate of tracks; the user hears them in order and a response model
@@ -52,17 +56,21 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | H*d .. H*d+4H-1 | their outcomes, one-hot: skip_1, skip_2, skip_3, not_skipped | 0 | 1 |
     | next H | valid bit of each history slot | 0 | 1 |
     | next 11 | premium, shuffle, context type one-hot (6), hour sin/cos, length/20 | -1 | 1 |
-    | last 2 | next position / 20, tracks left / 20 | 0 | 1.05 |
+    | last 2 | next position / 20, tracks left / 20 | 0 | 21/20 |
 
     ## Rewards
     The sum over the slate's tracks of: with `reward="listened"`, 1 when the track is listened
     (skip_2 false: played beyond the brief-skip point); with `reward="listen"`, 0, 1/3, 2/3 or
     1 for skip_1, skip_2, skip_3 and played to the end. (MSSD's own `not_skipped` flag means
-    "played to the end"; `reward="not_skipped"` is the deprecated name of "listened".)
+    "played to the end"; `reward="not_skipped"` is the deprecated name of "listened".) With an
+    ensemble, each track's reward loses `uncertainty_penalty` times `info["disagreement"]`, the
+    standard deviation of P(listened) across the ensemble's user models.
 
     ## Starting State
-    A logged session drawn uniformly from the training split, with the first
-    `history_fraction` of its tracks heard, their real outcomes observed by the user model.
+    A logged session drawn uniformly from the catalog's training sessions (or from the
+    `sessions` split), with the first `history_fraction` of its tracks heard, their real
+    outcomes observed by the user model; with an ensemble, the user is one of its members,
+    drawn uniformly.
 
     ## Episode End
     Truncation: the session reaches its logged length (10 to 20 tracks); a slate that would run
@@ -90,12 +98,17 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | decoding | "dot" | or "nearest" |
     | history_fraction | 0.5 | share of the logged session heard at reset |
     | simulator_seed | 0 | seed of the simulator fit (`seed` is its deprecated name) |
-    | simulator_half | None | 0 or 1: simulator fitted on that half of the training sessions |
+    | world | "all" | who responds: fitted on all training sessions, half "A" or "B", "truth" |
+    | catalog | None | training sessions of the agent's catalog ("all", "A", "B"; None: world's) |
+    | ensemble | 1 | user models fitted on bootstrap resamples; each episode's user is one |
+    | uncertainty_penalty | 0.0 | reward minus this times the ensemble's disagreement |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
+    | test_data | None | another log whose sessions start the test episodes |
 
     ## Version History
     * v0: initial version. Since 0.1.0 the arguments `seed` and `reward="not_skipped"` are
-      named `simulator_seed` and `reward="listened"` (the old names warn; same behaviour).
+      named `simulator_seed` and `reward="listened"` (the old names warn; same behaviour);
+      `simulator_half=0/1` became `world="A"/"B"` and the catalog became its own artifact.
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012
@@ -132,7 +145,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         played = out["outcomes"][0] >= 0
         info = {"tracks": self.bundle.catalog.track_ids[out["tracks"][0]].tolist(),
                 "outcomes": out["outcomes"][0], "played": played,
-                "distances": out["distances"][0],
+                "distances": out["distances"][0], "disagreement": out["disagreement"][0],
                 "logged_track": self.bundle.catalog.track_ids[logged] if logged >= 0 else None,
                 "position": int(self.sessions.n_played[0]) + 1}
         obs = self.sessions.observation()[0]

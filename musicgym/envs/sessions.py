@@ -23,6 +23,7 @@ from musicgym.envs.config import EnvConfig
 from musicgym.envs.observation import ObservationLayout
 from musicgym.simulator.inputs import encode_context
 from musicgym.simulator.sampler import DrawnSessions, draw_outcomes
+from musicgym.simulator.user_model import UserModel, World
 
 
 class OneBlasThread:
@@ -65,15 +66,21 @@ class SessionBatch:
         self.catalog = bundle.catalog
         self.layout = ObservationLayout(config.history_length, bundle.catalog.dim)
         self.reward_table = REWARD_TABLES[config.reward]
-        self.model = bundle.world.model
+        self.world = bundle.world
+        self.penalty = config.uncertainty_penalty
         self._world_row = bundle.world.rows(bundle.catalog.track_ids)
+        self.member = np.zeros(n, np.int64)
+        """Which of the world's user models is each session's user."""
         self.played = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
         self.outcomes = np.zeros((n, MAX_SESSION_LENGTH), np.int64)
         self.n_played = np.zeros(n, np.int64)
         self.length = np.full(n, MAX_SESSION_LENGTH, np.int64)
         self.context = np.zeros((n, self.layout.parts["context"][0]), np.float32)
         self.logged = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
-        self._state = np.zeros((n, self.model.hidden), np.float32)
+        self._state = np.zeros((len(self.world), n, self.world.members[0].hidden), np.float32)
+        self._beliefs: tuple[World, int, np.ndarray] | None = None
+        """The last replayed world, the version of the sessions it saw, and its states."""
+        self._version = 0
         self._sessions = np.arange(n)[:, None]
         self._steps = np.arange(config.history_length)[None, :]
 
@@ -83,22 +90,27 @@ class SessionBatch:
         """Start new sessions in the slots `index`, from logged sessions drawn with `rng`.
 
         With `logged` (rows of the sampler's sessions, one per slot), start from those instead:
-        evaluation replays the same held-out sessions for every agent.
+        evaluation replays the same held-out sessions for every agent. With an ensemble, each
+        session's user is one member, drawn with `rng`.
         """
         sampler = self.bundle.sampler
         drawn = sampler.draw(rng, len(index)) if logged is None else sampler.take(logged)
         index = np.asarray(index)
+        if len(self.world) > 1:
+            self.member[index] = rng.integers(len(self.world), size=len(index))
         history = drawn.history_length
         steps = np.arange(MAX_SESSION_LENGTH)[None, :]
         self.logged[index] = np.where(steps < _rows(drawn), drawn.tracks, -1)
         with ONE_BLAS_THREAD:
             self._start(index, np.where(steps < history[:, None], drawn.tracks, -1),
                         np.where(steps < history[:, None], drawn.outcomes, 0), history,
-                        drawn.session_length, drawn.context)
+                        drawn.session_length, drawn.context, drawn.session_idx)
 
     def start(self, index: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
               context: dict[str, np.ndarray], session_length: np.ndarray) -> None:
         """Start sessions in the slots `index` from given histories (no logged session).
+
+        Their user is the world's first member.
 
         :param tracks: catalog rows heard, oldest first [len(index), H], -1 after the end
         :param outcomes: their outcome classes [len(index), H]
@@ -118,23 +130,24 @@ class SessionBatch:
                                  np.asarray(context["context_type"]),
                                  np.asarray(context["hour"]), np.asarray(session_length))
         self.logged[index] = -1
+        self.member[index] = 0
         with ONE_BLAS_THREAD:
-            self._start(index, padded, codes, history, np.asarray(session_length), encoded)
+            self._start(index, padded, codes, history, np.asarray(session_length), encoded,
+                        None)
 
     def _start(self, index: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
-               history: np.ndarray, session_length: np.ndarray, context: np.ndarray) -> None:
+               history: np.ndarray, session_length: np.ndarray, context: np.ndarray,
+               session_idx: np.ndarray | None) -> None:
         """Let the users of slots `index` hear their histories; set their sessions' state."""
-        state = self.model.initial_state(context)
-        for t in range(int(history.max(initial=0))):
-            heard = (t < history)[:, None]
-            state = np.where(heard, self.model.observe(state, self._world_row[tracks[:, t]],
-                                                       outcomes[:, t], context), state)
+        rows = self._world_row[tracks]
+        for k, model in enumerate(self.world.members):
+            self._state[k, index] = _replay(model, rows, outcomes, history, context, session_idx)
         self.played[index] = tracks
         self.outcomes[index] = outcomes
         self.n_played[index] = history
         self.length[index] = session_length
         self.context[index] = context
-        self._state[index] = state
+        self._version += 1
 
     # ---- stepping ----------------------------------------------------------------------------
     @property
@@ -165,9 +178,9 @@ class SessionBatch:
 
     def _play(self, tracks: np.ndarray, rng: np.random.Generator,
               active: np.ndarray | None) -> dict[str, np.ndarray]:
-        model = self.model
         active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
         outcomes = np.full(tracks.shape, -1, np.int64)
+        disagreement = np.zeros(tracks.shape)
         reward = np.zeros(self.n)
         live_rows = np.arange(self.n)
         for k in range(tracks.shape[1]):
@@ -175,35 +188,62 @@ class SessionBatch:
             if not live.any():
                 break
             world_rows = self._world_row[tracks[:, k]]
-            probs = model.probs(self._state, world_rows, self.context, self.n_played + 1,
-                                self.length)
-            outcome = draw_outcomes(probs, rng)
-            new_state = model.observe(self._state, world_rows, outcome, self.context)
-            self._state = np.where(live[:, None], new_state, self._state)
+            probs = np.stack([model.probs(self._state[j], world_rows, self.context,
+                                          self.n_played + 1, self.length)
+                              for j, model in enumerate(self.world.members)])
+            # the session's own user answers; the other members only say how sure the world is
+            outcome = draw_outcomes(probs[self.member, live_rows], rng)
+            spread = p_listened(probs).std(axis=0)
+            for j, model in enumerate(self.world.members):
+                new_state = model.observe(self._state[j], world_rows, outcome, self.context)
+                self._state[j] = np.where(live[:, None], new_state, self._state[j])
             slot = np.minimum(self.n_played, MAX_SESSION_LENGTH - 1)
             rows = live_rows[live]
             self.played[rows, slot[live]] = tracks[live, k]
             self.outcomes[rows, slot[live]] = outcome[live]
             self.n_played[live] += 1
             outcomes[live, k] = outcome[live]
+            disagreement[live, k] = spread[live]
             reward[live] += self.reward_table[outcome[live]]
-        return {"reward": reward, "tracks": tracks, "outcomes": outcomes}
+            if self.penalty > 0:
+                reward[live] -= self.penalty * spread[live]  # MOPO: r - λ u(s, a)
+        self._version += 1
+        return {"reward": reward, "tracks": tracks, "outcomes": outcomes,
+                "disagreement": disagreement}
 
     # ---- what agents may read ----------------------------------------------------------------
     def allowed(self) -> np.ndarray:
         """Mask [N, recommendable] of the tracks each session may still hear (decoder order)."""
         return self.bundle.decoder.allowed(self.played)
 
-    def listen_probs(self, sessions: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    def listen_probs(self, sessions: np.ndarray, tracks: np.ndarray,
+                     world: World | None = None) -> np.ndarray:
         """P(listened) of catalog rows `tracks` [B] heard next by `sessions` [B] (no state change).
 
-        What the world's user model predicts right now: greedy references read it.
+        What a world predicts right now, averaged over its members: greedy references read it.
+        `world`: another world than the one that judges (default: the judge), whose users are
+        brought up to date by replaying each session's history.
         """
+        world = world or self.world
         with ONE_BLAS_THREAD:
-            probs = self.model.probs(self._state[sessions], self._world_row[tracks],
-                                     self.context[sessions], self.n_played[sessions] + 1,
-                                     self.length[sessions])
-        return p_listened(probs)
+            states = self._states_in(world)
+            rows = world.rows(self.catalog.track_ids)[tracks]
+            probs = [model.probs(states[k, sessions], rows, self.context[sessions],
+                                 self.n_played[sessions] + 1, self.length[sessions])
+                     for k, model in enumerate(world.members)]
+        return np.mean([p_listened(p) for p in probs], axis=0)
+
+    def _states_in(self, world: World) -> np.ndarray:
+        """Every member's user states [K, N, H] of `world` for the sessions as they are now."""
+        if world is self.world:
+            return self._state
+        if self._beliefs is not None and self._beliefs[:2] == (world, self._version):
+            return self._beliefs[2]
+        rows = world.rows(self.catalog.track_ids)[self.played]
+        states = np.stack([_replay(model, rows, self.outcomes, self.n_played, self.context, None)
+                           for model in world.members])
+        self._beliefs = (world, self._version, states)
+        return states
 
     def logged_next(self) -> np.ndarray:
         """Catalog row of the track the real session played at each next position (-1)."""
@@ -225,6 +265,20 @@ class SessionBatch:
         parts = [self.catalog.vectors[rows].reshape(self.n, -1),
                  ONEHOT[outcomes].reshape(self.n, -1), valid, self.context, position]
         return np.concatenate(parts, axis=1, dtype=np.float32)
+
+
+def _replay(model: UserModel, rows: np.ndarray, outcomes: np.ndarray, history: np.ndarray,
+            context: np.ndarray, session_idx: np.ndarray | None) -> np.ndarray:
+    """User states [B, H] of `model` after each session heard its first `history` tracks.
+
+    :param rows: the model's rows of the tracks heard [B, T]
+    :param outcomes: their outcome classes [B, T]
+    """
+    state = model.initial_state(context, session_idx)
+    for t in range(int(np.max(history, initial=0))):
+        heard = (t < history)[:, None]
+        state = np.where(heard, model.observe(state, rows[:, t], outcomes[:, t], context), state)
+    return state
 
 
 def _rows(drawn: DrawnSessions) -> np.ndarray:

@@ -8,8 +8,10 @@ reward is 0), or, with `autoreset_mode=AutoresetMode.SAME_STEP`, in the step tha
 `agents.vec_env.SB3VecEnv` adapts it to SB3's `VecEnv`.
 
 Besides Gymnasium's keys, `infos` holds per session the recommended track ids (`tracks`), their
-outcome classes (`outcomes`, -1 for slots not played), the proto-to-track distances and the
-vectors of the tracks played (`played_vectors`, [N, slate_size * dim]).
+outcome classes (`outcomes`, -1 for slots not played), the proto-to-track distances, the
+ensemble's disagreement about each track (`disagreement`: the standard deviation of P(listened)
+across the world's user models; 0 with one) and the vectors of the tracks played
+(`played_vectors`, [N, slate_size * dim]).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class MusicRecVectorEnv(VectorEnv):
         infos = {"tracks": ids[out["tracks"]], "_tracks": stepped,
                  "outcomes": out["outcomes"], "_outcomes": stepped,
                  "distances": out["distances"], "_distances": stepped,
+                 "disagreement": out["disagreement"], "_disagreement": stepped,
                  "played_vectors": played, "_played_vectors": stepped}
         obs = self.sessions.observation()
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:

@@ -20,11 +20,13 @@ from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
-from musicgym.embeddings import TrackEmbeddings, combine, from_cooccurrence, from_features
+from musicgym.embeddings import TrackEmbeddings
+from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
 from musicgym.simulator import response_model
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
 from musicgym.simulator.response_model import ResponseModel, fit_response_model
 from musicgym.simulator.response_net import ResponseConfig
+from musicgym.threads import one_torch_thread
 
 FORMAT_VERSION = 1
 
@@ -43,6 +45,9 @@ class SimulatorConfig:
     co-occurrence."""
     response: ResponseConfig = field(default_factory=ResponseConfig)
     split: SplitSpec = DEFAULT_SPLIT
+    bootstrap: bool = False
+    """Fit the response model and track statistics on a bootstrap resample of the training
+    sessions (drawn with the response seed): one member of an ensemble."""
 
     def __post_init__(self) -> None:
         if self.embedding_dim < 1:
@@ -103,33 +108,17 @@ class FittedSimulator:
                                  min_count=raw["min_count"],
                                  embedding_source=raw["embedding_source"],
                                  response=ResponseConfig(**raw["response"]),
-                                 split=SplitSpec(**raw["split"]))
+                                 split=SplitSpec(**raw["split"]),
+                                 bootstrap=raw.get("bootstrap", False))
         return cls(TrackEmbeddings.load(path / "embeddings.npz"),
                    ResponseModel.load(path / "response"), config, payload["data_checksum"])
 
 
-def build_embeddings(dataset: PreparedDataset, train: pd.DataFrame,
-                     config: SimulatorConfig) -> TrackEmbeddings:
-    """Track vectors from features and/or co-occurrence in training sessions."""
-    ids, tracks = dataset.track_ids, dataset.tracks
-    has_features = "has_features" in tracks and bool(tracks["has_features"].any())
-    source = config.embedding_source
-    if source == "auto":
-        source = "features" if has_features else "cooccurrence"
-    if source in ("features", "both") and not has_features:
-        raise ValueError(f"embedding_source {source!r} needs track features; prepare the log "
-                         "with --tracks or use 'cooccurrence'")
-    feats = cooc = None
-    if source in ("features", "both"):
-        feats = from_features(ids, tracks[tracks["has_features"]], dim=config.embedding_dim)
-    if source in ("cooccurrence", "both"):
-        cooc = from_cooccurrence(train["session_idx"].to_numpy(), train["track_idx"].to_numpy(),
-                                 len(ids), track_ids=ids, dim=config.embedding_dim,
-                                 window=config.window, min_count=config.min_count,
-                                 seed=config.response.seed)
-    if feats is not None and cooc is not None:
-        return combine(cooc, feats)
-    return feats if feats is not None else cooc
+def embedding_spec(config: SimulatorConfig) -> EmbeddingSpec:
+    """The simulator's own track vectors: its embedding settings, seeded by its response seed."""
+    return EmbeddingSpec(dim=config.embedding_dim, window=config.window,
+                         min_count=config.min_count, source=config.embedding_source,
+                         seed=config.response.seed)
 
 
 def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = None,
@@ -146,28 +135,47 @@ def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = Non
     if len(val) == 0:
         raise ValueError("the validation split is empty; use a larger log or a larger "
                          "validation share")
-    embeddings = build_embeddings(dataset, train, config)
+    embeddings = dataset_embeddings(dataset, train, embedding_spec(config))
     n = len(embeddings)
     matrix = np.vstack([embeddings.matrix, np.zeros((1, embeddings.dim), np.float32)])
-    stats = TrackStats.from_rows(train["track_idx"].to_numpy(), train["skip_2"].to_numpy(),
-                                 n + 1, config.response.stats_strength)
-    response = fit_response_model(PackedSessions.from_log(train), PackedSessions.from_log(val),
-                                  matrix, stats, config.response, progress,
+    packed, rows = PackedSessions.from_log(train), np.arange(len(train))
+    if config.bootstrap:
+        packed, rows = _bootstrap(train, packed, np.random.default_rng(config.response.seed))
+    stats = TrackStats.from_rows(train["track_idx"].to_numpy()[rows],
+                                 train["skip_2"].to_numpy()[rows], n + 1,
+                                 config.response.stats_strength)
+    response = fit_response_model(packed, PackedSessions.from_log(val), matrix, stats,
+                                  config.response, progress,
                                   meta={"data_checksum": dataset.checksum})
     return FittedSimulator(embeddings, response, config, dataset.checksum)
+
+
+def _bootstrap(train: pd.DataFrame, packed: PackedSessions,
+               rng: np.random.Generator) -> tuple[PackedSessions, np.ndarray]:
+    """A resample of the sessions with replacement: packed, and the rows of `train` it holds."""
+    pick = rng.integers(len(packed), size=len(packed))
+    session = train["session_idx"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    counts = np.diff(np.r_[starts, len(session)])
+    rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in pick])
+    return packed.subset(pick), rows
 
 
 def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                 progress: bool = True, cache: bool = True) -> FittedSimulator:
     """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
     config = config or SimulatorConfig()
-    text = (json.dumps(config.to_dict(), sort_keys=True) + dataset.checksum
+    fields = config.to_dict()
+    if not fields["bootstrap"]:
+        del fields["bootstrap"]  # so fits without resampling keep the keys they had
+    text = (json.dumps(fields, sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = cache_dir() / "simulators" / key
     if cache and (folder / "simulator.json").is_file():
         return FittedSimulator.load(folder)
-    simulator = fit_simulator(dataset, config, progress)
+    with one_torch_thread():
+        simulator = fit_simulator(dataset, config, progress)
     if cache:
         simulator.save(folder)
     return simulator

@@ -73,8 +73,9 @@ class NumpyResponse:
         """Size of the user state."""
         return len(self.b_hh) // 3
 
-    def initial_state(self, context: np.ndarray) -> np.ndarray:
-        """User states [B, H] at the start of sessions with `context` [B, C]."""
+    def initial_state(self, context: np.ndarray, session_idx: np.ndarray | None = None
+                      ) -> np.ndarray:
+        """User states [B, H] at the start of sessions with `context` [B, C] (any session)."""
         return np.tanh(context @ self.init_w + self.init_b)
 
     def observe(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,

@@ -56,8 +56,9 @@ class ResponseModel:
         return self.config.hidden
 
     @torch.no_grad()
-    def initial_state(self, context: np.ndarray) -> torch.Tensor:
-        """User states [B, H] at the start of sessions with `context` [B, C]."""
+    def initial_state(self, context: np.ndarray, session_idx: np.ndarray | None = None
+                      ) -> torch.Tensor:
+        """User states [B, H] at the start of sessions with `context` [B, C] (any session)."""
         return self.net.initial(torch.as_tensor(context))
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ ones than 10, so when a real user would have quit is not identifiable from it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +56,25 @@ class SessionSampler:
         self.history_fraction = history_fraction
 
     @classmethod
-    def from_dataset(cls, dataset: PreparedDataset, split: str, spec: SplitSpec,
-                     history_fraction: float = 0.5) -> SessionSampler:
-        """A sampler over the logged sessions of one split of `dataset` (as `spec` assigns)."""
-        return cls(PackedSessions.from_log(dataset.log(split=split, spec=spec)), history_fraction)
+    def from_dataset(cls, dataset: PreparedDataset, split: str | None, spec: SplitSpec | None,
+                     history_fraction: float = 0.5,
+                     track_rows: np.ndarray | None = None) -> SessionSampler:
+        """A sampler over the logged sessions of one split of `dataset` (as `spec` assigns).
+
+        :param split: the split whose sessions are drawn; None: every session
+        :param spec: how sessions are assigned to splits
+        :param track_rows: the row of each of the dataset's tracks in the tables the sessions
+            are simulated with (a catalog of another dataset); None: the dataset's `track_idx`
+        """
+        if split is None:
+            log = dataset.log()
+        else:
+            log = dataset.log(split=split, spec=spec)
+        sessions = PackedSessions.from_log(log)
+        if track_rows is not None:
+            mapped = np.where(sessions.mask, track_rows[sessions.tracks], -1)
+            sessions = dataclasses.replace(sessions, tracks=mapped)
+        return cls(sessions, history_fraction)
 
     def __len__(self) -> int:
         return len(self.sessions)

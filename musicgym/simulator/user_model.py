@@ -5,9 +5,10 @@ gives the probabilities of the four outcome classes (`schema.OUTCOMES`) for a ca
 `ResponseModel` (torch, for fitting and fidelity) and `NumpyResponse` (numpy, for stepping
 envs) implement it.
 
-A `World` is a user model together with the track ids of its rows. Whoever steps sessions (the
-envs) maps the catalog's track ids to the world's rows once, so a world never reads the agent's
-coordinates: it may keep any internal track representation of its own.
+A `World` is one user model, or an ensemble of them, together with the track ids of its rows.
+Whoever steps sessions (the envs) maps the catalog's track ids to the world's rows once, so a
+world never reads the agent's coordinates: it may keep any internal track representation of
+its own.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ class UserModel(Protocol):
         """Size of the user state."""
         ...
 
-    def initial_state(self, context: np.ndarray) -> Any:
-        """User states [B, H] at the start of sessions with `context` [B, C]."""
+    def initial_state(self, context: np.ndarray, session_idx: np.ndarray | None = None) -> Any:
+        """User states [B, H] at the start of sessions with `context` [B, C].
+
+        `session_idx` [B]: the prepared dataset's index of the logged session each one starts
+        from (None when they have none); models fitted on logs ignore it, the generator's own
+        users (`world="truth"`) need it.
+        """
         ...
 
     def observe(self, state: Any, tracks: np.ndarray, outcomes: np.ndarray,
@@ -47,17 +53,26 @@ class UserModel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class World:
-    """A user model that judges tracks by id.
+    """User models that judge tracks by id: one, or an ensemble whose members share rows.
 
-    :param model: the user model
-    :param track_ids: the track id of each of the model's rows; tracks outside them map to
-        `unknown_row` (= len(track_ids)), which the model must accept
+    :param members: the user models (each episode's user is one of them)
+    :param track_ids: the track id of each of the models' rows; tracks outside them map to
+        `unknown_row` (= len(track_ids)), which the models must accept
     """
 
-    model: UserModel
+    members: tuple[UserModel, ...]
     track_ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ValueError("a world needs at least one user model")
+        if len({m.hidden for m in self.members}) != 1:
+            raise ValueError("the members of a world must share one state size")
+
+    def __len__(self) -> int:
+        return len(self.members)
 
     @property
     def unknown_row(self) -> int:

@@ -1,0 +1,49 @@
+"""Worlds fitted on chosen training sessions: all of them, or one of two disjoint halves.
+
+The training sessions split into halves A and B by the session hash (`SplitSpec.train_half`),
+so a world fitted on A and one fitted on B never read the same session: an agent trained in A
+and judged in B meets users it never trained on. An ensemble of K fits on bootstrap resamples
+of a world's sessions (seeds seed .. seed + K - 1) spreads where the data is thin.
+"""
+
+from __future__ import annotations
+
+from musicgym.data.dataset import PreparedDataset
+from musicgym.data.splits import SplitSpec
+from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, load_or_fit
+from musicgym.simulator.numpy_response import NumpyResponse
+from musicgym.simulator.response_net import ResponseConfig
+from musicgym.simulator.user_model import World
+
+HALVES = {"all": None, "A": 0, "B": 1}
+"""Fitted worlds by name, with the training half each reads (None: all training sessions)."""
+
+
+def world_split(name: str) -> SplitSpec:
+    """The split whose "train" sessions a world (or a catalog) of that name learns from."""
+    if name not in HALVES:
+        raise ValueError(f"world ({name!r}) must be one of {tuple(HALVES)}")
+    return SplitSpec(train_half=HALVES[name])
+
+
+def member_configs(name: str, ensemble: int = 1, seed: int = 0) -> list[SimulatorConfig]:
+    """The fits of a world: one on all its sessions, or `ensemble` on bootstrap resamples."""
+    if ensemble < 1:
+        raise ValueError(f"ensemble ({ensemble}) must be at least 1")
+    return [SimulatorConfig(response=ResponseConfig(seed=seed + k), split=world_split(name),
+                            bootstrap=ensemble > 1) for k in range(ensemble)]
+
+
+def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: int = 0,
+                progress: bool = False) -> list[FittedSimulator]:
+    """The fitted simulators of a world, from the cache or fitted (and cached) now."""
+    return [load_or_fit(dataset, config, progress=progress)
+            for config in member_configs(name, ensemble, seed)]
+
+
+def load_world(dataset: PreparedDataset, name: str = "all", ensemble: int = 1, seed: int = 0,
+               progress: bool = False) -> World:
+    """The world `name` ("all", "A" or "B") of `dataset` as numpy user models, one per member."""
+    members = fit_members(dataset, name, ensemble, seed, progress)
+    return World(tuple(NumpyResponse(m.response) for m in members),
+                 members[0].embeddings.ids)

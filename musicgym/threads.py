@@ -1,0 +1,24 @@
+"""Thread counts that library code sets for itself, whoever calls it.
+
+musicgym's networks and matrices are small: on a busy 2-core machine the libraries' default
+thread pools made the simulator fit and the env steps up to 50x slower. Fits run torch on one
+thread and env steps run BLAS on one thread, and both restore the caller's settings after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block, then restore the caller's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

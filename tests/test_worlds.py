@@ -1,0 +1,112 @@
+"""Worlds: disjoint halves, ensembles and their seeding, the penalty, and the catalog boundary."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from agents.baselines import GreedyModelAgent, ItemKNNAgent
+from agents.evaluation import evaluate
+from agents.policy import make_agent
+from agents.track_agent import PolicyAgent
+from musicgym.data.schema import listened
+from musicgym.datasets import load_dataset
+from musicgym.envs.sessions import SessionBatch
+from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.simulator.numpy_response import NumpyResponse
+from musicgym.simulator.user_model import World
+from musicgym.simulator.worlds import member_configs, world_split
+
+torch.set_num_threads(1)
+
+
+def with_world(vec: MusicRecVectorEnv, world: World) -> MusicRecVectorEnv:
+    """The same env (config, catalog, sessions) judged by another world."""
+    other = MusicRecVectorEnv(vec.num_envs, **vars(vec.config))
+    other.bundle = replace(vec.bundle, world=world)
+    other.sessions = SessionBatch(other.bundle, other.config, vec.num_envs)
+    return other
+
+
+def rotated(model: NumpyResponse, rng: np.random.Generator) -> NumpyResponse:
+    """The model with its track embeddings in other coordinates: a random signed permutation.
+
+    A signed permutation is orthogonal, and the model's elementwise taste x track product is
+    equivariant under it, so rotating the embeddings, the taste map and the match weights
+    together leaves every prediction as it was.
+    """
+    d = model.embeddings.shape[1]
+    q = np.zeros((d, d), np.float32)
+    q[np.arange(d), rng.permutation(d)] = rng.choice([-1.0, 1.0], d)
+    out = copy.copy(model)
+    out.embeddings = model.embeddings @ q
+    out.taste_w, out.taste_b = model.taste_w @ q, model.taste_b @ q
+    out.w_match = np.abs(q).T @ model.w_match
+    return out
+
+
+def test_halves_a_and_b_hold_disjoint_training_sessions() -> None:
+    dataset = load_dataset()
+    a = dataset.split_labels(world_split("A")) == "train"
+    b = dataset.split_labels(world_split("B")) == "train"
+    every = dataset.split_labels(world_split("all")) == "train"
+    assert not (a & b).any() and ((a | b) == every).all()
+    assert 0.4 < a.sum() / every.sum() < 0.6
+    assert [c.split.train_half for c in member_configs("A", 2)] == [0, 0]
+    assert [c.bootstrap for c in member_configs("B", 1)] == [False]
+
+
+def test_a_world_score_does_not_depend_on_its_internal_coordinates() -> None:
+    vec = MusicRecVectorEnv(32, sessions="test", world="A")
+    model = vec.bundle.world.members[0]
+    turned = World((rotated(model, np.random.default_rng(0)),), vec.bundle.world.track_ids)
+    assert not np.allclose(turned.members[0].embeddings, model.embeddings)
+    other = with_world(vec, turned)
+    agents = [ItemKNNAgent(), GreedyModelAgent()]
+    for agent in agents:
+        assert evaluate(agent, vec, 1, seed=4) == evaluate(agent, other, 1, seed=4)
+
+
+def test_ensemble_members_are_drawn_by_the_episode_seed() -> None:
+    vec = MusicRecVectorEnv(32, ensemble=2)
+    vec.reset(seed=3)
+    first = vec.sessions.member.copy()
+    vec.reset(seed=3)
+    np.testing.assert_array_equal(vec.sessions.member, first)
+    assert set(first) == {0, 1}
+    vec.reset(seed=4)
+    assert not np.array_equal(vec.sessions.member, first)
+    one, two = vec.bundle.world.members
+    assert not np.allclose(one.track_head, two.track_head)  # bootstrap fits differ
+
+
+def test_penalty_is_lambda_times_the_members_spread() -> None:
+    vec = MusicRecVectorEnv(16, ensemble=2, uncertainty_penalty=0.5)
+    vec.reset(seed=5)
+    s, world = vec.sessions, vec.bundle.world
+    tracks = vec.bundle.decoder.rows[np.random.default_rng(1).integers(len(vec.bundle.decoder),
+                                                                        size=16)]
+    sessions = np.arange(16)
+    p = [s.listen_probs(sessions, tracks, World((m,), world.track_ids)) for m in world.members]
+    out = s.play(tracks[:, None], np.random.default_rng(2))
+    spread = np.abs(p[0] - p[1]) / 2  # the standard deviation of two values
+    np.testing.assert_allclose(out["disagreement"][:, 0], spread, rtol=1e-5, atol=1e-7)
+    assert spread.max() > 0.01
+    np.testing.assert_allclose(out["reward"], listened(out["outcomes"][:, 0]) - 0.5 * spread,
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_an_agent_refuses_an_env_with_another_catalog() -> None:
+    train = MusicRecVectorEnv(4, world="A")
+    model = make_agent("ddpg", train, seed=0, device="cpu")
+    judged = MusicRecVectorEnv(4, world="B", catalog="A", sessions="test")
+    obs = judged.reset(seed=0)[0]
+    assert PolicyAgent(model).select(judged, obs, np.random.default_rng()).shape == (4, 1)
+    assert judged.bundle.catalog.checksum == train.bundle.catalog.checksum
+    own = MusicRecVectorEnv(4, world="B", sessions="test")
+    with pytest.raises(ValueError, match="catalog"):
+        PolicyAgent(model).select(own, own.reset(seed=0)[0], np.random.default_rng())
