@@ -36,7 +36,14 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert synthetic["oracle_auc"] > synthetic["bayes_auc"] > 0.65
     assert synthetic["correlation"] > 0.5
     assert report["meta"]["test_sessions"] == "test split of --train"
-    assert (out / "report.md").is_file()
+    decisions = report["decisions"]  # worlds A and B, fitted on disjoint halves
+    assert -1.0 < decisions["rank_agreement"] < 1.0
+    # the judge's own optimum beats popularity in its own world
+    assert decisions["greedy_b_in_b"] > decisions["most_popular_in_b"] + 0.05
+    assert decisions["greedy_a_minus_most_popular"] == pytest.approx(
+        decisions["greedy_a_in_b"] - decisions["most_popular_in_b"])
+    assert "decisions: rank agreement of worlds A and B" in printed
+    assert "## Decision fidelity" in (out / "report.md").read_text()
     assert {p.name for p in out.glob("*.png")} >= {"reliability.png", "outcome_mix.png"}
 
 

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bayes-draws", type=int, default=2048,
                         help="on synthetic data: prior draws per session of the observable Bayes "
                              "reference (the generator's posterior predictive); 0 skips it")
+    parser.add_argument("--no-decisions", action="store_true",
+                        help="skip the decision-fidelity section (worlds fitted on the two "
+                             "halves of the training sessions: do their preferences agree?)")
     parser.add_argument("--no-cache", action="store_true",
                         help="fit again even when a fit of this data and config is cached")
 
@@ -135,6 +138,13 @@ def _print_figures(result: FidelityResult) -> None:
                   f"{s['bayes_auc']:.4f} (gap {s['bayes_auc'] - s['auc']:.4f}, target <= 0.02)")
 
 
+def _decisions(args: argparse.Namespace) -> dict[str, float]:
+    """Decision fidelity of the training data's worlds A and B (`agents.decisions`)."""
+    from agents.decisions import decision_fidelity
+
+    return decision_fidelity(args.train, rounds=1, seed=args.seed)
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit or load the simulator, evaluate it, write and print the report."""
     import torch
@@ -163,9 +173,15 @@ def run(args: argparse.Namespace) -> int:
             "sessions": int(sessions), "rows": int(rows),
             "seconds": round(time.perf_counter() - start, 1),
             "teacher_forced": result.teacher_forced}
+    decisions = None if args.no_decisions or not same else _decisions(args)
     print(write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
-                       reliability=result.reliability))
+                       reliability=result.reliability, decisions=decisions))
     _print_figures(result)
+    if decisions is not None:
+        print(f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f} "
+              f"(target >= 0.6); judged in B: greedy-by-A {decisions['greedy_a_in_b']:.3f}, "
+              f"most-popular {decisions['most_popular_in_b']:.3f}, greedy-by-B "
+              f"{decisions['greedy_b_in_b']:.3f}")
     print(f"{held_out}: {sessions} sessions; wrote {args.out}/report.md "
           f"({time.perf_counter() - start:.0f} s)")
     return 0

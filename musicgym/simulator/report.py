@@ -55,6 +55,10 @@ TARGETS = (
     Target("synthetic AUC gap", ("synthetic", "auc_gap"), "<=", 0.02),
     Target("synthetic AUC gap to the observable Bayes reference", ("synthetic", "bayes_gap"),
            "<=", 0.02),
+    Target("decisions: rank agreement of worlds A and B", ("decisions", "rank_agreement"),
+           ">=", 0.6),
+    Target("decisions: greedy-by-A minus most-popular, judged in world B",
+           ("decisions", "greedy_a_minus_most_popular"), ">=", 0.0),
 )
 """What a simulator must reach to be called faithful; a target whose figure is absent is skipped."""
 
@@ -64,6 +68,14 @@ SYNTHETIC_NOTE = (
     "mood, so no model of the logs can reach it; bayes_auc is the generator's own posterior "
     "predictive given only the session so far (tracks, outcomes, context), the best a "
     "history-based model can do, and bayes_gap the fair version of auc_gap.")
+
+
+DECISIONS_NOTE = (
+    "A user model is useful for learning what to recommend only if its preferences between "
+    "tracks hold for users it never saw. rank_agreement is the mean over held-out states of the "
+    "Spearman correlation of worlds A's and B's P(listened) over the recommendable tracks; "
+    "greedy_a_in_b is the listened rate in world B of the myopic best under A, most_popular_in_b "
+    "what it must beat, greedy_b_in_b the judge's own optimum (see agents/decisions.py).")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -93,8 +105,8 @@ def _synthetic_section(synthetic: dict | None) -> dict | None:
 
 
 def build_report(predictors: dict[str, dict], rollout: dict, synthetic: dict | None,
-                 meta: dict) -> dict[str, Any]:
-    """The JSON-ready content of report.json (top-level keys: predictors, rollout, synthetic, meta).
+                 meta: dict, decisions: dict | None = None) -> dict[str, Any]:
+    """The JSON-ready content of report.json (predictors, rollout, synthetic, decisions, meta).
 
     `rollout` holds "sim" and "real" `rollout_stats`, and "gaps" (computed when absent).
     """
@@ -107,8 +119,17 @@ def build_report(predictors: dict[str, dict], rollout: dict, synthetic: dict | N
         "predictors": {n: {k: f[k] for k in PREDICTOR_KEYS} for n, f in predictors.items()},
         "rollout": {"sim": rollout["sim"], "real": rollout["real"], "gaps": gaps},
         "synthetic": _synthetic_section(synthetic),
+        "decisions": _decisions_section(decisions),
         "meta": meta,
     })
+
+
+def _decisions_section(decisions: dict | None) -> dict | None:
+    """The decision-fidelity figures, with greedy-by-A's margin over most-popular in world B."""
+    if decisions is None:
+        return None
+    margin = decisions["greedy_a_in_b"] - decisions["most_popular_in_b"]
+    return {**decisions, "greedy_a_minus_most_popular": margin}
 
 
 def _fmt(value: Any) -> str:
@@ -161,6 +182,10 @@ def _markdown(report: dict[str, Any], table: str, plots: list[str]) -> str:
         parts += ["", "## Synthetic data (known ground truth)", "", SYNTHETIC_NOTE, ""]
         parts += [f"- {k}: {_fmt(v) if isinstance(v, float) else v}"
                   for k, v in report["synthetic"].items()]
+    if report.get("decisions") is not None:
+        parts += ["", "## Decision fidelity (worlds A and B, fitted on disjoint halves)", "",
+                  DECISIONS_NOTE, ""]
+        parts += [f"- {k}: {_fmt(v)}" for k, v in report["decisions"].items()]
     parts += ["", "## Plots", "", *(f"![{p}]({p})" for p in plots)]
     if report["meta"]:
         parts += ["", "## Run", "", *(f"- {k}: {v}" for k, v in report["meta"].items())]
@@ -230,7 +255,7 @@ def _plot_skips_per_session(out: Path, rollout: dict) -> str:
 
 def write_report(out_dir: str | Path, predictors: dict[str, dict], rollout: dict,
                  synthetic: dict | None, meta: dict, *,
-                 reliability: dict | None = None) -> str:
+                 reliability: dict | None = None, decisions: dict | None = None) -> str:
     """Write report.json, report.md and the PNG plots into `out_dir`; return the headline table.
 
     `predictors` maps a name ("model", "always_skip", "repeat_last", "first_half_majority", ...)
@@ -239,13 +264,14 @@ def write_report(out_dir: str | Path, predictors: dict[str, dict], rollout: dict
     ("auc_gap", or "auc" and "oracle_auc"; optionally "bayes_auc", giving "bayes_gap"; plus
     e.g. "correlation") or None; `meta` is free-form.
     `reliability` (`metrics.reliability_diagram` of the model) adds the reliability plot and is
-    kept in report.json under meta["reliability"].
+    kept in report.json under meta["reliability"]. `decisions` (`agents.decisions`) adds the
+    decision-fidelity section.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if reliability is not None:
         meta = {**meta, "reliability": reliability}
-    report = build_report(predictors, rollout, synthetic, meta)
+    report = build_report(predictors, rollout, synthetic, meta, decisions)
     full_rollout = {**rollout, "gaps": report["rollout"]["gaps"]}
     plots = [_plot_skip_rate(out, full_rollout), _plot_mix(out, full_rollout),
              _plot_skips_per_session(out, full_rollout)]

@@ -1,0 +1,82 @@
+"""Decision fidelity: whether a fitted world's preferences between tracks hold in another one.
+
+A user model is useful for learning what to recommend only if the choices it favours are good
+ones for users it never saw. Two worlds fitted on disjoint halves of the training sessions (A
+and B) are asked about the same held-out users, with A's catalog:
+
+| figure | what it says |
+|---|---|
+| rank_agreement | mean over states of the Spearman correlation of A's and B's P(listened) |
+| greedy_a_in_b | listened rate in world B of greedy-by-A (the myopic best under A) |
+| most_popular_in_b | the same for most-popular: what greedy-by-A must beat |
+| greedy_b_in_b | greedy-by-B in B: the judge's own optimum, for scale |
+
+The correlation runs over the recommendable tracks of each state: do A and B prefer the same
+tracks for the same user?
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+import numpy as np
+
+from agents.baselines import GreedyModelAgent, MostPopularAgent
+from agents.evaluation import evaluate
+from musicgym.envs.bundle import load_bundle
+from musicgym.envs.config import EnvConfig
+from musicgym.envs.vector import MusicRecVectorEnv
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis (ties broken by position; P(listened) ties are rare)."""
+    order = np.argsort(values, axis=-1, kind="stable")
+    ranks = np.empty_like(order, dtype=np.float64)
+    np.put_along_axis(ranks, order, np.arange(values.shape[-1], dtype=np.float64), axis=-1)
+    return ranks
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row of `a` with the same row of `b` [S, C] -> [S]."""
+    ra, rb = _ranks(a), _ranks(b)
+    ra -= ra.mean(axis=1, keepdims=True)
+    rb -= rb.mean(axis=1, keepdims=True)
+    return (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+
+
+def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0) -> float:
+    """Mean Spearman correlation of worlds A and B over the recommendable tracks.
+
+    The states are held-out test sessions at their start (their logged opening heard).
+    """
+    vec = MusicRecVectorEnv(min(states, 64), **asdict(replace(config, world="B", catalog="A",
+                                                              sessions="test")))
+    world_a = load_bundle(replace(config, world="A", catalog="A", sessions="train")).world
+    tracks = vec.bundle.decoder.rows
+    n, width = min(states, len(vec.bundle.sampler)), vec.num_envs
+    values = []
+    for start in range(0, n, width):
+        logged = np.resize(np.arange(start, min(start + width, n)), width)
+        vec.sessions.reset(np.arange(width), np.random.default_rng(seed), logged=logged)
+        used = min(width, n - start)
+        sessions = np.repeat(np.arange(used), len(tracks))
+        cands = np.tile(tracks, used)
+        p_b = vec.sessions.listen_probs(sessions, cands).reshape(used, -1)
+        p_a = vec.sessions.listen_probs(sessions, cands, world_a).reshape(used, -1)
+        values.append(spearman_rows(p_a, p_b))
+    return float(np.concatenate(values).mean())
+
+
+def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0,
+                      states: int = 256) -> dict[str, float]:
+    """The figures of the module docstring for a dataset (None: the synthetic default set)."""
+    config = EnvConfig(data=data)
+    judged = replace(config, world="B", catalog="A", sessions="test")
+    vec = MusicRecVectorEnv(64, **asdict(judged))
+    world_a = load_bundle(replace(judged, world="A", sessions="train")).world
+    agents = {"greedy_a_in_b": GreedyModelAgent(world=world_a),
+              "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
+    out = {"rank_agreement": rank_agreement(config, states, seed)}
+    for name, agent in agents.items():
+        out[name] = evaluate(agent, vec, rounds, seed)["listened"]
+    return out
