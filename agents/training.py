@@ -123,15 +123,17 @@ def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Pa
     ]
     model.learn(config.timesteps, callback=callbacks)
     save_model(model, run / "model.zip")
-    write_run_record(run, config.algo, env_config, asdict(config))
+    write_run_record(run, config.algo, env_config, asdict(config),
+                     model.policy.catalog_checksum)
     return model, run
 
 
 def write_run_record(run: Path, algo: str, env_config: EnvConfig,
-                     train_settings: dict[str, Any]) -> None:
+                     train_settings: dict[str, Any], catalog_checksum: str | None) -> None:
     """Write `run.json`: what `Recommender.load` needs to rebuild the agent and its env."""
     record = {"algo": algo, "env": _jsonable(asdict(env_config)),
-              "train": _jsonable(train_settings), "musicgym_version": __version__}
+              "train": _jsonable(train_settings), "catalog_checksum": catalog_checksum,
+              "musicgym_version": __version__}
     with atomic_path(run / "run.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
 

@@ -40,6 +40,7 @@ def test_run_folder_holds_model_config_logs_and_checkpoints(run) -> None:
     assert (folder / "model.zip").is_file()
     record = json.loads((folder / "run.json").read_text())
     assert record["algo"] == "ddpg" and record["env"]["sessions"] == "train"
+    assert record["env"]["world"] == "A" and len(record["catalog_checksum"]) == 64
     assert any((folder / "tensorboard").rglob("events.out.tfevents*"))
     assert list((folder / "checkpoints").glob("*.zip"))
     assert (folder / "eval" / "evaluations.npz").is_file()
