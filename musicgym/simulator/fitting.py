@@ -150,6 +150,23 @@ def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = Non
     return FittedSimulator(embeddings, response, config, dataset.checksum)
 
 
+LATER_OPTIONS = {"bootstrap": False, "response.track_weight_decay": 0.0,
+                 "response.embedding_shrink": 0.0}
+"""Options added after response format 6, left out of the cache key at their defaults so that
+the fits made before them keep their keys (they are the same fits)."""
+
+
+def _key_fields(config: SimulatorConfig) -> dict:
+    """The config as it enters the cache key."""
+    fields = config.to_dict()
+    for name, default in LATER_OPTIONS.items():
+        *parent, leaf = name.split(".")
+        holder = fields[parent[0]] if parent else fields
+        if holder[leaf] == default:
+            del holder[leaf]
+    return fields
+
+
 def _bootstrap(train: pd.DataFrame, packed: PackedSessions,
                rng: np.random.Generator) -> tuple[PackedSessions, np.ndarray]:
     """A resample of the sessions with replacement: packed, and the rows of `train` it holds."""
@@ -165,10 +182,7 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                 progress: bool = True, cache: bool = True) -> FittedSimulator:
     """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
     config = config or SimulatorConfig()
-    fields = config.to_dict()
-    if not fields["bootstrap"]:
-        del fields["bootstrap"]  # so fits without resampling keep the keys they had
-    text = (json.dumps(fields, sort_keys=True) + dataset.checksum
+    text = (json.dumps(_key_fields(config), sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
     folder = cache_dir() / "simulators" / key

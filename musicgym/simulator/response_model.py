@@ -212,6 +212,11 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(int(rng.integers(2**31)))
     scale = float(np.abs(embeddings).std()) or 1.0
+    if config.embedding_shrink > 0:
+        # a track heard n times keeps n / (n + k) of its vector, so a track heard a few times
+        # cannot carry a large effect of its own (the scale is taken before, from all tracks)
+        plays = stats.plays[:, None].astype(np.float64)
+        embeddings = embeddings * (plays / (plays + config.embedding_shrink))
     net = ResponseNet(torch.as_tensor(embeddings / scale), torch.as_tensor(
         np.stack([stats.plays, stats.skips], axis=-1)), config.hidden)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad],
@@ -227,6 +232,8 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
         for start in range(0, len(order), config.batch_size):
             part = order[start:start + config.batch_size]
             loss = _loss(net, train, inputs, stats, part, own=True)
+            if config.track_weight_decay > 0:
+                loss = loss + config.track_weight_decay * net.track_weights().pow(2).sum()
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 5.0)

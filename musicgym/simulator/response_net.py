@@ -53,6 +53,13 @@ class ResponseConfig:
     """Share of training sessions whose first-half behaviour is shown, as in the challenge; the
     rest see every outcome and no behaviour, as the env's simulated sessions do."""
     seed: int = 0
+    track_weight_decay: float = 0.0
+    """L2 penalty (added to the mean per-row loss) on the head's first-layer weights that read
+    the candidate track (its embedding, the taste match, its statistics): shrinks per-track
+    effects toward what the data support (decision fidelity; NOTES.md)."""
+    embedding_shrink: float = 0.0
+    """Pseudo-plays k that shrink a track's embedding toward the unknown track's (zero): it is
+    scaled by plays / (plays + k), so rarely heard tracks look alike (0: no shrinkage)."""
 
     def __post_init__(self) -> None:
         for name in ("hidden", "epochs", "batch_size", "patience"):
@@ -63,6 +70,9 @@ class ResponseConfig:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be in [0, 1]")
         if self.lr <= 0 or self.stats_strength <= 0:
             raise ValueError("lr and stats_strength must be positive")
+        for name in ("track_weight_decay", "embedding_shrink"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 0")
 
     def to_dict(self) -> dict:
         """The config as plain JSON-ready values."""
@@ -90,6 +100,11 @@ class ResponseNet(nn.Module):
         # per-position output biases, refitted after training (see model._fit_output_bias)
         self.output_bias = nn.Parameter(torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES),
                                         requires_grad=False)
+
+    def track_weights(self) -> torch.Tensor:
+        """The head's first-layer weights on the candidate's embedding, match and statistics."""
+        hidden, dim = self.taste.in_features, self.taste.out_features
+        return self.head[0].weight[:, hidden:hidden + 2 * dim + STATS_DIM]
 
     def step_input(self, tracks: torch.Tensor, outcomes: torch.Tensor, context: torch.Tensor,
                    behaviour: torch.Tensor | None = None) -> torch.Tensor:
