@@ -31,6 +31,7 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert 0.3 < model["maa"] < 0.8
     assert model["auc"] > 0.55
     assert report["meta"]["teacher_forced"]["auc"] > 0.65
+    assert len(report["meta"]["teacher_forced"]["members"]) == 1
     synthetic = report["synthetic"]  # the true model sees latents: it must beat the fit
     assert synthetic["oracle_auc"] > synthetic["auc"] > 0.65
     assert synthetic["oracle_auc"] > synthetic["bayes_auc"] > 0.65

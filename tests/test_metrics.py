@@ -150,7 +150,8 @@ def test_write_report_files_and_keys(tmp_path):
                          {"seed": np.int64(3)}, reliability=m.reliability_diagram(p_model, truth))
     out = tmp_path / "out"
     report = json.loads((out / "report.json").read_text())
-    assert set(report) == {"predictors", "rollout", "synthetic", "meta"}
+    assert set(report) == {"predictors", "rollout", "synthetic", "decisions", "meta"}
+    assert report["decisions"] is None  # not measured here
     assert set(report["predictors"]) == {"model", "always_skip", "repeat_last",
                                          "first_half_majority"}
     assert all(set(v) == set(PREDICTOR_KEYS) for v in report["predictors"].values())

@@ -226,6 +226,10 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
     one, two = result.predictors["model"], pooled.predictors["model"]
     assert two["auc"] == one["auc"] and two["log_loss"] == pytest.approx(one["log_loss"])
     assert abs(two["maa"] - one["maa"]) < 0.03
+    # the teacher-forced figures are the pool's, with each member's beside them
+    members = pooled.teacher_forced["members"]
+    assert len(members) == 2 and members[0] == members[1]
+    assert pooled.teacher_forced["auc"] == pytest.approx(members[0]["auc"])
 
 
 def test_numpy_inference_matches_torch(dataset, simulator) -> None:

@@ -36,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with no --test: K > 1 cross-fits K simulators, each tested on its "
                              "own 1/K of the sessions, so every session is held out once")
     parser.add_argument("--ensemble", type=int, default=3,
-                        help="fits (seeds seed .. seed+K-1) pooled for the challenge's "
-                             "predictions; the rollouts and teacher-forced figures are the "
-                             "first fit's")
+                        help="fits (seeds seed .. seed+K-1) pooled as the model: the "
+                             "challenge's predictions and the teacher-forced P(skip_2) average "
+                             "them, rollout replicate r uses member r mod K; each member's "
+                             "teacher-forced figures are reported too")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
@@ -124,8 +125,13 @@ def _evaluate(args: argparse.Namespace, train: PreparedDataset, test: PreparedDa
 def _print_figures(result: FidelityResult) -> None:
     """Print the headline figures below the report's table."""
     tf = result.teacher_forced
-    print(f"teacher-forced P(skip_2): log-loss {tf['log_loss']:.4f}, AUC {tf['auc']:.4f}, "
-          f"ECE {tf['ece']:.4f}")
+    print(f"teacher-forced P(skip_2), pooled ensemble: log-loss {tf['log_loss']:.4f}, "
+          f"AUC {tf['auc']:.4f}, ECE {tf['ece']:.4f}")
+    if len(tf["members"]) > 1:
+        spread = {k: [m[k] for m in tf["members"]] for k in ("auc", "ece")}
+        print(f"  its {len(tf['members'])} members: AUC {min(spread['auc']):.4f} to "
+              f"{max(spread['auc']):.4f}, ECE {min(spread['ece']):.4f} to "
+              f"{max(spread['ece']):.4f}")
     gaps = result.rollout["gaps"]
     print(f"rollout: max skip-rate gap {gaps['max_skip_rate_gap']:.4f}, "
           f"max outcome-mix gap {gaps['max_mix_gap']:.4f}")

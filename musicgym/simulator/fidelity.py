@@ -38,7 +38,9 @@ class FidelityResult:
     synthetic: dict | None
     reliability: dict
     teacher_forced: dict
-    """Log-loss, AUC and ECE of P(skip_2) over all rows with every earlier outcome shown."""
+    """Log-loss, AUC and ECE of P(skip_2) over all rows with every earlier outcome shown, of
+    the pooled ensemble (the mean of its members' probabilities); under "members", each
+    member's own figures (their spread)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class HeldOutPredictions:
     decision: np.ndarray
     """The challenge's 0/1 skip_2 predictions (second-half rows), chosen for expected AA."""
     p_forced: np.ndarray
-    """P(skip_2) with every earlier outcome shown."""
+    """P(skip_2) with every earlier outcome shown, per member [members, rows]."""
     sampled: np.ndarray
     """Outcomes sampled free-running, [replicates, rows]."""
     truth: np.ndarray | None
@@ -94,14 +96,15 @@ def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Genera
             replicates: int = 10, truth_p_skip2: np.ndarray | None = None,
             members: Sequence[FittedSimulator] = (), samples: int = 256,
             bayes_p_skip2: np.ndarray | None = None) -> HeldOutPredictions:
-    """Run `simulator` over the sessions of `log` (a prepared log frame, sorted).
+    """Run the ensemble of `simulator` and `members` over the sessions of `log`.
 
-    Free-running rollouts are repeated `replicates` times, so the simulated statistics carry
-    little sampling noise of their own. The challenge predictions (blind P(skip_2) and the 0/1
-    decisions, from `samples` sampled second halves per session) pool `simulator` with
-    `members`, further fits of the same data (other seeds), when given; everything else is
-    `simulator`'s own. `truth_p_skip2` and `bayes_p_skip2` (synthetic data: the generator's
-    true and observable-Bayes probabilities per row of `log`) are carried along for `summarize`.
+    `members` are further fits of the same data (other seeds); the model is their pool. The
+    challenge predictions (blind P(skip_2) and the 0/1 decisions, from `samples` sampled second
+    halves per session) and the teacher-forced P(skip_2) average the members; free-running
+    rollouts are repeated `replicates` times, replicate r with member r mod K as the user, so
+    the simulated statistics carry little sampling noise of their own. `truth_p_skip2` and
+    `bayes_p_skip2` (synthetic data: the generator's true and observable-Bayes probabilities
+    per row of `log`) are carried along for `summarize`.
     """
     packed = pack_for(simulator, log)
     mask, counts = packed.mask, packed.mask.sum(axis=1)
@@ -110,14 +113,15 @@ def predict(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Genera
     p_blind = np.mean([r.predict_sessions(packed, hide_second_half=True)[..., :2].sum(axis=-1)
                        for r in responses], axis=0)
     decision = blind_decisions(responses, packed, p_blind, rng, samples)
-    sampled = np.stack([rollout_outcomes(simulator, packed, rng)[mask]
-                        for _ in range(replicates)])
+    fits = (simulator, *members)
+    sampled = np.stack([rollout_outcomes(fits[r % len(fits)], packed, rng)[mask]
+                        for r in range(replicates)])
     return HeldOutPredictions(
         session=packed.session_idx.repeat(counts), position=packed.positions[mask],
         length=packed.session_length.repeat(counts), outcome=packed.outcomes[mask],
         p_blind=p_blind[mask], decision=decision[mask],
-        p_forced=_p_skip2(simulator.response.predict_sessions(packed, hide_second_half=False),
-                          mask),
+        p_forced=np.stack([_p_skip2(r.predict_sessions(packed, hide_second_half=False), mask)
+                           for r in responses]),
         sampled=sampled, truth=truth_p_skip2, bayes=bayes_p_skip2)
 
 
@@ -129,8 +133,9 @@ def _concat(parts: list[HeldOutPredictions]) -> HeldOutPredictions:
         sessions.append(np.unique(part.session, return_inverse=True)[1] + offset)
         offset = sessions[-1].max(initial=offset - 1) + 1
     fields["session"] = np.concatenate(sessions)
-    for name in ("position", "length", "outcome", "p_blind", "decision", "p_forced"):
+    for name in ("position", "length", "outcome", "p_blind", "decision"):
         fields[name] = np.concatenate([getattr(p, name) for p in parts])
+    fields["p_forced"] = np.concatenate([p.p_forced for p in parts], axis=1)
     fields["sampled"] = np.concatenate([p.sampled for p in parts], axis=1)
     for name in ("truth", "bayes"):
         values = [getattr(p, name) for p in parts]
@@ -148,9 +153,9 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
     for name, predictor in metrics.REFERENCES.items():
         p = predictor(h.session, h.position, h.length, skip2)
         predictors[name] = metrics.predictor_metrics(p, skip2[target], h.session[target])
-    teacher = {"log_loss": metrics.log_loss(h.p_forced, skip2),
-               "auc": metrics.roc_auc(h.p_forced, skip2),
-               "ece": metrics.expected_calibration_error(h.p_forced, skip2)}
+    pooled = h.p_forced.mean(axis=0)
+    teacher = {**_teacher_forced(pooled, skip2),
+               "members": [_teacher_forced(p, skip2) for p in h.p_forced]}
     replicates = len(h.sampled)
     span = h.session.max(initial=-1) + 1
     replica_session = (h.session[None, :] + span * np.arange(replicates)[:, None]).ravel()
@@ -161,13 +166,19 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
                "replicates": replicates}
     synthetic = None
     if h.truth is not None:
-        synthetic = {"auc": metrics.roc_auc(h.p_forced, skip2),
+        synthetic = {"auc": metrics.roc_auc(pooled, skip2),
                      "oracle_auc": metrics.roc_auc(h.truth, skip2),
-                     "correlation": float(np.corrcoef(h.p_forced, h.truth)[0, 1])}
+                     "correlation": float(np.corrcoef(pooled, h.truth)[0, 1])}
         if h.bayes is not None:
             synthetic["bayes_auc"] = metrics.roc_auc(h.bayes, skip2)
     return FidelityResult(predictors, rollout, synthetic,
-                          metrics.reliability_diagram(h.p_forced, skip2), teacher)
+                          metrics.reliability_diagram(pooled, skip2), teacher)
+
+
+def _teacher_forced(p: np.ndarray, skip2: np.ndarray) -> dict[str, float]:
+    """Log-loss, AUC and ECE of P(skip_2) `p` against the outcomes."""
+    return {"log_loss": metrics.log_loss(p, skip2), "auc": metrics.roc_auc(p, skip2),
+            "ece": metrics.expected_calibration_error(p, skip2)}
 
 
 def evaluate(simulator: FittedSimulator, log: pd.DataFrame, rng: np.random.Generator,
