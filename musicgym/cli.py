@@ -16,9 +16,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "fidelity": ("musicgym.commands.fidelity", "add_arguments", "run",
                  "fit a simulator (or load the cached fit) and report its fidelity to the logs"),
     "train": ("musicgym.commands.train", "add_arguments", "run",
-              "train an agent (DDPG by default) and benchmark it against the baselines"),
+              "train an agent (DDPG by default) in world A and judge it against the baselines "
+              "in every world (the main job)"),
     "benchmark": ("musicgym.commands.train", "add_benchmark_arguments", "run_benchmark",
-                  "train over several seeds; agents vs baselines with 95% intervals"),
+                  "train over several seeds in world A; judge agents and baselines in the "
+                  "held-out world B (and A, and on synthetic data the true users), with 95% "
+                  "intervals"),
     "recommend": ("musicgym.commands.train", "add_recommend_arguments", "run_recommend",
                   "recommend tracks for a listening history with a trained run"),
     "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
@@ -33,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with users simulated from MSSD skip logs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, add, _, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text,
+        # argparse %-formats help strings (not descriptions): a literal % must be doubled
+        command = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text,
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         getattr(importlib.import_module(module), add)(command)
     return parser

@@ -104,3 +104,4 @@ def test_synthetic_code_lives_in_its_package() -> None:
     assert not {name for name in data if "synthetic" in name or "marginals" in name}
     graph = import_graph()
     assert not {t for name in data for t in graph[name] if t.startswith("musicgym.synthetic")}
+
