@@ -42,7 +42,10 @@ def parse_args() -> argparse.Namespace:
 if __name__ == "__main__":
     args = parse_args()
     # the env: which data, and how a recommendation is scored (see MusicRecEnv's docstring)
-    env_config = EnvConfig(data=args.data, reward="listened", world="A")
+    # trained in world A: an ensemble of 3 fits of half A of the training sessions, each
+    # episode's user one of them, each track's reward minus the members' disagreement about it
+    env_config = EnvConfig(data=args.data, reward="listened", world="A", ensemble=3,
+                           uncertainty_penalty=1.0)
     # the agent: SB3's DDPG with musicgym's actor and critic and the tuned preset; `train`
     # seeds everything from `seed`, runs torch on one thread and writes the run folder
     config = TrainConfig(algo="ddpg", preset="tuned", timesteps=args.timesteps,
