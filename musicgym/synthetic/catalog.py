@@ -40,17 +40,16 @@ def uuid_strings(rng: np.random.Generator, n: int, prefix: str) -> pa.Array:
 class Catalog:
     """The synthetic tracks: row i of every array describes track i.
 
-    Attributes:
-        track_ids: "t_<uuid>" ids.
-        latents: (n_tracks, latent_dim) float32 latent vectors, standard normal.
-        popularity: play probability of each track (Zipf-like over a random ranking).
-        rank_order: track index of popularity rank 0, 1, ... (most popular first).
-        rank_cdf: cumulative play probability over `rank_order`, for searchsorted sampling.
-        popularity_z: standardized log popularity of each track over the catalog.
-        play_z: popularity as a play-quantile score, -Phi^-1(share of plays on more popular
-            tracks): standard normal over plays whatever the catalog size.
-        features: the track-features table in the official schema.
-        loadings: feature name -> unit vector in latent space that the feature follows.
+    :param track_ids: "t_<uuid>" ids.
+    :param latents: (n_tracks, latent_dim) float32 latent vectors, standard normal.
+    :param popularity: play probability of each track (Zipf-like over a random ranking).
+    :param rank_order: track index of popularity rank 0, 1, ... (most popular first).
+    :param rank_cdf: cumulative play probability over `rank_order`, for searchsorted sampling.
+    :param popularity_z: standardized log popularity of each track over the catalog.
+    :param play_z: popularity as a play-quantile score, -Phi^-1(share of plays on more popular
+        tracks): standard normal over plays whatever the catalog size.
+    :param features: the track-features table in the official schema.
+    :param loadings: feature name -> unit vector in latent space that the feature follows.
     """
 
     track_ids: pa.Array

@@ -47,15 +47,14 @@ FORMATS = ("parquet", "csv.gz")
 class SyntheticConfig:
     """What to generate: sizes, seed, output format and the ground-truth parameters.
 
-    Attributes:
-        n_sessions: number of sessions (one synthetic user each); about 16 rows per session.
-        n_tracks: catalog size.
-        seed: seed of the one random generator; same config and seed give identical files.
-        latent_dim: dimension of the track latent vectors and user tastes.
-        chunk_sessions: sessions simulated at once and written per log shard (bounds memory);
-            part of the draw order, so changing it changes the data.
-        format: "parquet" or "csv.gz" (the layout of the real MSSD CSV files).
-        params: the ground-truth model's parameters.
+    :param n_sessions: number of sessions (one synthetic user each); about 16 rows per session.
+    :param n_tracks: catalog size.
+    :param seed: seed of the one random generator; same config and seed give identical files.
+    :param latent_dim: dimension of the track latent vectors and user tastes.
+    :param chunk_sessions: sessions simulated at once and written per log shard (bounds memory);
+        part of the draw order, so changing it changes the data.
+    :param format: "parquet" or "csv.gz" (the layout of the real MSSD CSV files).
+    :param params: the ground-truth model's parameters.
     """
 
     n_sessions: int = 5_000
