@@ -69,7 +69,8 @@ class Recommender:
         if missing and unknown == "error":
             raise UnknownTracksError(
                 f"{len(missing)} history track(s) unknown to this recommender, e.g. "
-                f"{missing[0]!r}; pass unknown='skip' to leave them out")
+                f"{missing[0]!r}; pass unknown='skip' (on the command line: --unknown skip) "
+                "to leave them out")
         self.last_skipped = missing
         return [self._row[history[i]] for i in known], known
 
