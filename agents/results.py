@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from agents.evaluation import METRICS  # noqa: E402
-from musicgym.artifacts import atomic_path  # noqa: E402
+from musicgym.artifacts import atomic_path, write_text  # noqa: E402
 
 WORLD_TITLES = {"held_out_world": "held-out world (B: sessions it never trained on)",
                 "train_world": "train world (A: the world it trained in)",
@@ -64,19 +64,14 @@ def report(summary: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 def write_results(out: str | Path, summary: dict[str, Any], meta: dict[str, Any]) -> str:
     """Write results.json, results.md, results.csv and results.png; return the Markdown."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "results.json", json.dumps({**summary, "meta": meta}, indent=2,
+    write_text(out / "results.json", json.dumps({**summary, "meta": meta}, indent=2,
                                                  sort_keys=True, default=str))
     text = report(summary)
-    _write_text(out / "results.md", "# Benchmark\n\n" + text + "\n\n```json\n"
+    write_text(out / "results.md", "# Benchmark\n\n" + text + "\n\n```json\n"
                 + json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n```\n")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -86,7 +81,7 @@ def write_results(out: str | Path, summary: dict[str, Any], meta: dict[str, Any]
             for name in METRICS:
                 m = metrics[name]
                 writer.writerow([world, agent, name, m["mean"], m["ci_low"], m["ci_high"]])
-    _write_text(out / "results.csv", buffer.getvalue())
+    write_text(out / "results.csv", buffer.getvalue())
     _plot(out / "results.png", summary)
     return text
 

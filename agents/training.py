@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.vec_env import VecMonitor
@@ -22,9 +21,10 @@ from tqdm.auto import tqdm
 from agents.algorithms import algorithm_class
 from agents.policy import make_agent
 from agents.vec_env import SB3VecEnv
-from musicgym.artifacts import atomic_path
+from musicgym.artifacts import atomic_path, write_text
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
+from musicgym.threads import training_numerics
 from musicgym.version import __version__
 
 
@@ -99,9 +99,11 @@ def save_model(model: BaseAlgorithm, path: Path) -> None:
 
 def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
     """Train an agent on training sessions, evaluating on validation sessions; save the run."""
-    torch.set_num_threads(config.torch_threads)
-    # tiny gradients turned denormal and made training 4x slower in some simulators
-    torch.set_flush_denormal(True)
+    with training_numerics(config.torch_threads):
+        return _train(config, env_config)
+
+
+def _train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
     run = run_folder(config)
     env_config = replace(env_config, sessions="train")
     # VecMonitor records episode returns for the logs and for EvalCallback
@@ -134,8 +136,7 @@ def write_run_record(run: Path, algo: str, env_config: EnvConfig,
     record = {"algo": algo, "env": _jsonable(asdict(env_config)),
               "train": _jsonable(train_settings), "catalog_checksum": catalog_checksum,
               "musicgym_version": __version__}
-    with atomic_path(run / "run.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True))
+    write_text(run / "run.json", json.dumps(record, indent=2, sort_keys=True))
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from musicgym.artifacts import atomic_dir, read_manifest, write_json
 from musicgym.data.cache import cache_dir
@@ -118,9 +119,7 @@ class Catalog:
         return np.where(index < 0, self.unknown_row, index).astype(np.int64)
 
     @cached_property
-    def _index(self) -> Any:
-        import pandas as pd
-
+    def _index(self) -> pd.Index:
         return pd.Index(np.asarray(self.track_ids[:-1], dtype=object))
 
     def save(self, path: str | Path) -> None:
@@ -160,9 +159,8 @@ def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec
     embeddings = dataset_embeddings(dataset, train, spec.embeddings)
     plays = np.bincount(train["track_idx"].to_numpy(), minlength=len(embeddings))
     catalog = Catalog.from_embeddings(embeddings, plays.astype(np.float64), spec.min_plays)
-    return Catalog(catalog.track_ids, catalog.vectors, catalog.recommendable, catalog.plays,
-                   catalog.scale, {"data_checksum": dataset.checksum, "sessions": asdict(sessions),
-                                   "spec": asdict(spec)})
+    return replace(catalog, meta={"data_checksum": dataset.checksum,
+                                  "sessions": asdict(sessions), "spec": asdict(spec)})
 
 
 def load_or_fit_catalog(dataset: PreparedDataset, sessions: SplitSpec,

@@ -78,8 +78,9 @@ class SessionBatch:
         self.context = np.zeros((n, self.layout.parts["context"][0]), np.float32)
         self.logged = np.full((n, MAX_SESSION_LENGTH), -1, np.int64)
         self._state = np.zeros((len(self.world), n, self.world.members[0].hidden), np.float32)
-        self._beliefs: tuple[World, int, np.ndarray] | None = None
-        """The last replayed world, the version of the sessions it saw, and its states."""
+        self._beliefs: tuple[World, int, np.ndarray, np.ndarray] | None = None
+        """The last replayed world, the version of the sessions it saw, its states and its rows
+        of the catalog's tracks."""
         self._version = 0
         self._sessions = np.arange(n)[:, None]
         self._steps = np.arange(config.history_length)[None, :]
@@ -193,7 +194,7 @@ class SessionBatch:
                               for j, model in enumerate(self.world.members)])
             # the session's own user answers; the other members only say how sure the world is
             outcome = draw_outcomes(probs[self.member, live_rows], rng)
-            spread = p_listened(probs).std(axis=0)
+            spread = p_listened(probs).std(axis=0) if len(probs) > 1 else np.zeros(self.n)
             for j, model in enumerate(self.world.members):
                 new_state = model.observe(self._state[j], world_rows, outcome, self.context)
                 self._state[j] = np.where(live[:, None], new_state, self._state[j])
@@ -226,24 +227,28 @@ class SessionBatch:
         """
         world = world or self.world
         with ONE_BLAS_THREAD:
-            states = self._states_in(world)
-            rows = world.rows(self.catalog.track_ids)[tracks]
+            states, world_rows = self._states_in(world)
+            rows = world_rows[tracks]
             probs = [model.probs(states[k, sessions], rows, self.context[sessions],
                                  self.n_played[sessions] + 1, self.length[sessions])
                      for k, model in enumerate(world.members)]
         return np.mean([p_listened(p) for p in probs], axis=0)
 
-    def _states_in(self, world: World) -> np.ndarray:
-        """Every member's user states [K, N, H] of `world` for the sessions as they are now."""
+    def _states_in(self, world: World) -> tuple[np.ndarray, np.ndarray]:
+        """Every member's user states [K, N, H] of `world`, and its row of each catalog track.
+
+        The states are those of the sessions as they are now (replayed once per change).
+        """
         if world is self.world:
-            return self._state
-        if self._beliefs is not None and self._beliefs[:2] == (world, self._version):
-            return self._beliefs[2]
-        rows = world.rows(self.catalog.track_ids)[self.played]
-        states = np.stack([_replay(model, rows, self.outcomes, self.n_played, self.context, None)
-                           for model in world.members])
-        self._beliefs = (world, self._version, states)
-        return states
+            return self._state, self._world_row
+        if self._beliefs is None or self._beliefs[0] is not world:
+            self._beliefs = (world, -1, None, world.rows(self.catalog.track_ids))
+        if self._beliefs[1] != self._version:
+            rows = self._beliefs[3]
+            states = np.stack([_replay(model, rows[self.played], self.outcomes, self.n_played,
+                                       self.context, None) for model in world.members])
+            self._beliefs = (world, self._version, states, rows)
+        return self._beliefs[2], self._beliefs[3]
 
     def logged_next(self) -> np.ndarray:
         """Catalog row of the track the real session played at each next position (-1)."""

@@ -44,10 +44,10 @@ from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import CONTEXT_NAMES
 from musicgym.simulator.user_model import World
 from musicgym.synthetic.bayes import GeneratorTruth
-from musicgym.synthetic.catalog import make_catalog, uuid_strings
+from musicgym.synthetic.catalog import make_catalog
 from musicgym.synthetic.dataset import synthetic_root
-from musicgym.synthetic.generator import GENERATOR_VERSION
-from musicgym.synthetic.ground_truth import SessionState, simulate_chunk, skip_location
+from musicgym.synthetic.generator import GENERATOR_VERSION, simulate_chunks
+from musicgym.synthetic.ground_truth import SessionState, skip_location
 
 _PREMIUM, _SHUFFLE = CONTEXT_NAMES.index("premium"), CONTEXT_NAMES.index("shuffle")
 _CONTEXT = [CONTEXT_NAMES.index(f"context_{c}") for c in CONTEXT_TYPES]
@@ -76,12 +76,10 @@ def recover_latents(root: Path, truth: GeneratorTruth,
     wanted = pd.Index(np.asarray(session_ids, dtype=object))
     taste = np.zeros((len(wanted), config["latent_dim"]), np.float32)
     mood, found = np.zeros(len(wanted)), np.zeros(len(wanted), bool)
-    size, total = config["chunk_sessions"], config["n_sessions"]
-    for chunk in range(-(-total // size)):
-        n = min(size, total - chunk * size)
-        ids = uuid_strings(rng, n, f"{chunk}_").to_numpy(zero_copy_only=False)
-        state, _ = simulate_chunk(rng, n, catalog, truth.params)
-        at = wanted.get_indexer(ids.astype(object))
+    chunks = simulate_chunks(rng, config["n_sessions"], config["chunk_sessions"], catalog,
+                             truth.params)
+    for _, ids, state, _ in chunks:
+        at = wanted.get_indexer(ids.to_numpy(zero_copy_only=False).astype(object))
         hit = at >= 0
         taste[at[hit]], mood[at[hit]], found[at[hit]] = state.taste[hit], state.mood[hit], True
     if not found.all():

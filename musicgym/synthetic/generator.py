@@ -24,16 +24,18 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 from tqdm import tqdm
 
 from musicgym.artifacts import atomic_dir
 from musicgym.synthetic import catalog, ground_truth
 from musicgym.synthetic.catalog import make_catalog
 from musicgym.synthetic.dataset import SyntheticDataset
-from musicgym.synthetic.ground_truth import simulate_chunk
+from musicgym.synthetic.ground_truth import SessionState, simulate_chunk
 from musicgym.synthetic.parameters import GroundTruthParameters
 from musicgym.synthetic.writer import ChunkWriter
 
@@ -105,16 +107,30 @@ def _truth_document(config: SyntheticConfig, files: dict, stats: dict, loadings:
     }
 
 
+def simulate_chunks(rng: np.random.Generator, n_sessions: int, chunk_sessions: int,
+                    tracks: catalog.Catalog, params: GroundTruthParameters
+                    ) -> Iterator[tuple[int, pa.Array, SessionState, dict[str, np.ndarray]]]:
+    """The sessions of a set, chunk by chunk, in the generator's draw order.
+
+    Yields (chunk index, session ids, session states, per-row arrays). Generation writes them;
+    the truth world replays them (with the same seeded `rng`) to recover each user's latents.
+    """
+    for chunk in range(-(-n_sessions // chunk_sessions)):
+        n = min(chunk_sessions, n_sessions - chunk * chunk_sessions)
+        session_ids = catalog.uuid_strings(rng, n, f"{chunk}_")
+        state, rows = simulate_chunk(rng, n, tracks, params)
+        yield chunk, session_ids, state, rows
+
+
 def _write_all(config: SyntheticConfig, folder: Path, show_progress: bool) -> None:
     """Generate the whole set into `folder` (an empty temporary folder)."""
     rng = np.random.default_rng(config.seed)
     tracks = make_catalog(config.n_tracks, config.latent_dim, config.params, rng)
     writer = ChunkWriter(folder, config.format, tracks)
+    chunks = simulate_chunks(rng, config.n_sessions, config.chunk_sessions, tracks, config.params)
     n_chunks = -(-config.n_sessions // config.chunk_sessions)
-    for chunk in tqdm(range(n_chunks), desc="generate", unit="chunk", disable=not show_progress):
-        n = min(config.chunk_sessions, config.n_sessions - chunk * config.chunk_sessions)
-        session_ids = catalog.uuid_strings(rng, n, f"{chunk}_")
-        state, rows = simulate_chunk(rng, n, tracks, config.params)
+    for chunk, session_ids, state, rows in tqdm(chunks, total=n_chunks, desc="generate",
+                                                 unit="chunk", disable=not show_progress):
         writer.write_chunk(chunk, session_ids, state, rows)
     files = writer.close()
     np.save(folder / "track_latents.npy", tracks.latents)
