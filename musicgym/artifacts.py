@@ -6,18 +6,65 @@ on one file system is atomic, so readers see either the old artifact or the comp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
+
+class CorruptArtifactError(ValueError):
+    """An artifact file does not match the checksum its manifest recorded."""
+
 
 def _sibling(path: Path, tag: str) -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporaries that an interrupted musicgym write of `path` left beside it.
+
+    Only siblings named as `atomic_dir` and `atomic_path` name them (`.NAME.tmp-PID-xxxxxxxx`
+    or `.NAME.old-PID-xxxxxxxx`) whose process is no longer running are removed; anything
+    else, including a live writer's temporary, is left alone. Returns what was removed.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for entry in path.parent.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match is None or match["name"] != path.name or _pid_alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 @contextmanager
@@ -31,6 +78,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = _sibling(path, "tmp")
     tmp.mkdir()
     try:
@@ -71,6 +119,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary file path that is renamed to `path` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = _sibling(path, "tmp")
     try:
         yield tmp
@@ -110,3 +159,73 @@ def read_manifest(path: str | Path, version: int, fix: str) -> dict[str, Any]:
         raise ValueError(f"{path}: format version {found}, this musicgym reads version "
                          f"{version}; {fix}")
     return payload
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_files(folder: str | Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """{relative path: sha256} for `names` in `folder` (default: every file below it).
+
+    Record the result in the folder's manifest (under "files") before publishing the folder;
+    `verify_files` checks it on load. The manifest itself is not included.
+    """
+    folder = Path(folder)
+    if names is None:
+        names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                       if p.is_file() and p.name != "manifest.json")
+    return {name: file_sha256(folder / name) for name in names}
+
+
+def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
+    """Check every file in `files` ({relative path: sha256}) against its recorded checksum.
+
+    :param fix: what the user should do, appended to the error.
+    :raises CorruptArtifactError: naming the first missing or changed file.
+    """
+    folder = Path(folder)
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise CorruptArtifactError(f"{path}: missing from the artifact; {fix}")
+        if file_sha256(path) != expected:
+            raise CorruptArtifactError(f"{path}: contents do not match the sha256 recorded in "
+                                       f"{folder / 'manifest.json'} (corrupted or edited); {fix}")
+
+
+def warn_rebuilding(path: str | Path, err: Exception) -> None:
+    """Say that a corrupt cache entry is being rebuilt, and why."""
+    warnings.warn(f"musicgym: the cache entry {path} is corrupt and is rebuilt ({err})",
+                  RuntimeWarning, stacklevel=3)
+
+
+@contextmanager
+def entry_lock(path: str | Path, what: str = "cache entry") -> Iterator[None]:
+    """Hold an exclusive file lock for building `path`, so two processes never build it twice.
+
+    The lock file is `.NAME.lock` beside `path`. Callers check again, after the lock is
+    taken, whether another process finished the entry meanwhile. Progress is printed every
+    minute while another process holds the lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(f".{path.name}.lock"))
+    waited = 0.0
+    while True:
+        try:
+            lock.acquire(timeout=60)
+            break
+        except Timeout:
+            waited += 60
+            print(f"musicgym: waiting for another process to finish the {what} {path} "
+                  f"({waited / 60:.0f} min)", flush=True)
+    try:
+        yield
+    finally:
+        lock.release()

@@ -7,7 +7,6 @@ parses every source the same way and can name the file and row of any bad value.
 from __future__ import annotations
 
 import gzip
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from musicgym.artifacts import file_sha256  # noqa: F401  (re-exported for prepare)
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 BLOCK_BYTES = 16 << 20
@@ -98,10 +99,3 @@ def iter_batches(path: Path, batch_rows: int = 262_144) -> Iterator[RawBatch]:
         raise MSSDInputError(f"{path}: malformed CSV after data row {row}: {err}") from err
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
