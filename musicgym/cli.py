@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,11 +44,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user can fix: printed as one line, without a traceback (MUSICGYM_DEBUG=1 shows it).
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               IsADirectoryError, PermissionError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the subcommand named on the command line; return its exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the subcommand named on the command line; return its exit status.
+
+    Errors the user can fix (bad arguments, bad files) print one line, `musicgym COMMAND:
+    error: ...`, and exit with status 2, as argparse does for its own errors.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
     module, _, run, _ = COMMANDS[args.command]
-    return int(getattr(importlib.import_module(module), run)(args) or 0)
+    try:
+        return int(getattr(importlib.import_module(module), run)(args) or 0)
+    except USER_ERRORS as err:
+        if os.environ.get("MUSICGYM_DEBUG"):
+            raise
+        print(f"musicgym {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"musicgym {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
