@@ -1,9 +1,18 @@
-"""`EnvConfig`: every argument of `MusicRec-v0`, frozen and checked once."""
+"""`EnvConfig`: every argument of `MusicRec-v0`, frozen and checked once.
+
+Every argument is checked, type and range, when the config is made, before any data is read or
+any model fitted: each error is one line that names the argument, the value and the fix. Paths
+are checked last, so a bad value is reported even when the data path is wrong too.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,15 +28,120 @@ WORLDS = ("all", "A", "B", "truth")
 """Who judges: user models fitted on all training sessions, on half A or half B of them, or
 (synthetic data only) the generator's own users."""
 HALVES = ("all", "A", "B")
+SPLITS = ("train", "validation", "test")
 _warned: set[str] = set()
 
 
-def _deprecated(old: str, new: str, what: str) -> None:
+class EnvArgumentError(ValueError):
+    """An argument of `MusicRec-v0` is invalid; the message names it and says the fix."""
+
+
+class DataNotFoundError(EnvArgumentError, FileNotFoundError):
+    """`data` or `test_data` names a path that does not exist."""
+
+
+def _deprecated(old: str, new: str, what: str, stacklevel: int = 4) -> None:
     """Warn once per process that `old` is now `new`."""
     if old not in _warned:
         _warned.add(old)
         warnings.warn(f"{what} {old!r} is deprecated and will be removed in the next version; "
-                      f"use {new!r} (same meaning)", DeprecationWarning, stacklevel=4)
+                      f"use {new!r} (same meaning)", DeprecationWarning, stacklevel=stacklevel)
+
+
+Check = Callable[[str, Any], Any]
+"""Checks one argument given its name and value; returns the value in its canonical type."""
+
+
+def integer(low: int, high: int | None = None, why: str = "") -> Check:
+    """A check for an integer in [low, high] (no upper end when `high` is None)."""
+    wanted = (f"an integer from {low} to {high}" if high is not None
+              else f"an integer of at least {low}")
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise EnvArgumentError(f"{name} ({value!r}) must be {wanted}, not a "
+                                   f"{type(value).__name__}{why}")
+        if value < low or (high is not None and value > high):
+            raise EnvArgumentError(f"{name} ({value}) must be {wanted}{why}")
+        return int(value)
+    return check
+
+
+def number(low: float, high: float | None = None, high_open: bool = False) -> Check:
+    """A check for a finite real number in [low, high] ([low, high) with `high_open`)."""
+    wanted = (f"a finite number of at least {low}" if high is None
+              else f"a finite number in [{low}, {high}{')' if high_open else ']'}")
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise EnvArgumentError(f"{name} ({value!r}) must be {wanted}, not a "
+                                   f"{type(value).__name__}")
+        value = float(value)
+        above = high is not None and (value >= high if high_open else value > high)
+        if not math.isfinite(value) or value < low or above:
+            raise EnvArgumentError(f"{name} ({value}) must be {wanted}")
+        return value
+    return check
+
+
+def choice(options: tuple[str, ...], optional: bool = False,
+           deprecated: dict[str, str] | None = None) -> Check:
+    """A check for one of the names `options` (or None with `optional`).
+
+    A deprecated name is replaced by its new one, with a DeprecationWarning.
+    """
+    deprecated = deprecated or {}
+    wanted = f"{'None or ' if optional else ''}one of {', '.join(map(repr, options))}"
+
+    def check(name: str, value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, str) and value in deprecated:
+            _deprecated(value, deprecated[value], name, stacklevel=5)
+            return deprecated[value]
+        if not isinstance(value, str) or value not in options:
+            raise EnvArgumentError(f"{name} ({value!r}) must be {wanted}")
+        return value
+    return check
+
+
+DATA_KINDS = ("a prepared dataset folder, an MSSD log (file or folder of shards) or a folder "
+              "written by `musicgym generate`")
+
+
+def data_path(name: str, value: Any) -> str | os.PathLike | None:
+    """Check that a data argument is None or a path (whether it exists is checked later)."""
+    if value is not None and (not isinstance(value, str | os.PathLike) or str(value) == ""):
+        raise EnvArgumentError(f"{name} ({value!r}) must be a path: {DATA_KINDS}, or None")
+    return value
+
+
+def data_exists(name: str, value: str | os.PathLike | None) -> None:
+    """Check that a data argument is None or names an existing file or folder."""
+    if value is not None and not Path(value).exists():
+        default = "; or None for the synthetic default set" if name == "data" else ""
+        raise DataNotFoundError(f"{name} ({value}): no such file or folder; pass {DATA_KINDS}"
+                                f"{default}")
+
+
+SESSION_CAP = f": a session holds at most {MAX_SESSION_LENGTH} tracks"
+CHECKS: dict[str, Check] = {
+    "slate_size": integer(1, MAX_SESSION_LENGTH, SESSION_CAP),
+    "history_length": integer(1, MAX_SESSION_LENGTH, SESSION_CAP),
+    "reward": choice(REWARDS, deprecated=DEPRECATED_REWARDS),
+    "min_plays": integer(1),
+    "decoding": choice(DECODINGS),
+    "history_fraction": number(0.0, 1.0, high_open=True),
+    "simulator_seed": integer(0),
+    "world": choice(WORLDS),
+    "catalog": choice(HALVES, optional=True),
+    "ensemble": integer(1),
+    "uncertainty_penalty": number(0.0),
+    "sessions": choice(SPLITS),
+    "data": data_path,
+    "test_data": data_path,
+}
+"""The check of each argument; whether paths exist is checked last (it touches the disk)."""
 
 
 @dataclass(frozen=True)
@@ -94,13 +208,15 @@ class EnvConfig:
                 if new in kwargs:
                     raise TypeError(f"pass {new} only; {old} is its deprecated name")
                 _deprecated(old, new, "MusicRec-v0 argument")
-                kwargs[new] = kwargs.pop(old)
+                # report a bad value under the name the caller used
+                kwargs[new] = CHECKS[new](old, kwargs.pop(old))
         if "simulator_half" in kwargs:
             half = kwargs.pop("simulator_half")
             if half is not None:
                 _deprecated("simulator_half", "world", "MusicRec-v0 argument")
-                if half not in (0, 1):
-                    raise ValueError(f"simulator_half ({half}) must be None, 0 or 1")
+                if isinstance(half, bool) or half not in (0, 1):
+                    raise EnvArgumentError(f"simulator_half ({half!r}) must be None, 0 or 1; "
+                                           "better, pass world='A' or world='B'")
                 kwargs.setdefault("world", "AB"[half])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
@@ -110,35 +226,10 @@ class EnvConfig:
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
-        if self.reward in DEPRECATED_REWARDS:
-            _deprecated(self.reward, DEPRECATED_REWARDS[self.reward], "reward")
-            object.__setattr__(self, "reward", DEPRECATED_REWARDS[self.reward])
-        if self.slate_size < 1:
-            raise ValueError(f"slate_size ({self.slate_size}) must be at least 1")
-        if not 1 <= self.history_length <= MAX_SESSION_LENGTH:
-            raise ValueError(f"history_length ({self.history_length}) must be in [1, "
-                             f"{MAX_SESSION_LENGTH}]: sessions hold at most "
-                             f"{MAX_SESSION_LENGTH} tracks")
-        if self.reward not in REWARDS:
-            raise ValueError(f"reward ({self.reward!r}) must be one of {REWARDS}")
-        if self.decoding not in DECODINGS:
-            raise ValueError(f"decoding ({self.decoding!r}) must be one of {DECODINGS}")
-        if self.min_plays < 1:
-            raise ValueError(f"min_plays ({self.min_plays}) must be at least 1")
-        if self.world not in WORLDS:
-            raise ValueError(f"world ({self.world!r}) must be one of {WORLDS}")
-        if self.catalog not in (None, *HALVES):
-            raise ValueError(f"catalog ({self.catalog!r}) must be None or one of {HALVES}")
-        if self.ensemble < 1:
-            raise ValueError(f"ensemble ({self.ensemble}) must be at least 1")
-        if not self.uncertainty_penalty >= 0.0:
-            raise ValueError(f"uncertainty_penalty ({self.uncertainty_penalty}) must be at "
-                             "least 0")
+        for f in fields(self):
+            object.__setattr__(self, f.name, CHECKS[f.name](f.name, getattr(self, f.name)))
         if self.test_data is not None and self.sessions != "test":
-            raise ValueError(f"test_data ({self.test_data}) starts test episodes; it needs "
-                             f"sessions='test', not {self.sessions!r}")
-        if self.sessions not in ("train", "validation", "test"):
-            raise ValueError(f"sessions ({self.sessions!r}) must be 'train', 'validation' or "
-                             "'test'")
-        if not 0.0 <= self.history_fraction < 1.0:
-            raise ValueError(f"history_fraction ({self.history_fraction}) must be in [0, 1)")
+            raise EnvArgumentError(f"test_data ({self.test_data}) starts test episodes; it "
+                                   f"needs sessions='test', not {self.sessions!r}")
+        data_exists("data", self.data)
+        data_exists("test_data", self.test_data)

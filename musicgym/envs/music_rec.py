@@ -2,27 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from musicgym.data.schema import OUTCOMES
 from musicgym.envs.bundle import SimulatorBundle, load_bundle
-from musicgym.envs.config import EnvConfig
+from musicgym.envs.config import EnvArgumentError, EnvConfig
 from musicgym.envs.sessions import SessionBatch
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class ResetNeededError(gym.error.ResetNeeded, RuntimeError):
+    """`step` was called before `reset`, or after the episode ended."""
 
 
 def check_action(action: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Validate an action batch: right shape, finite; values outside [-1, 1] are clipped."""
-    array = np.asarray(action, dtype=np.float32)
+    """Validate an action batch: numbers of the right shape, finite and float32-sized.
+
+    Values outside [-1, 1] are clipped; values float32 cannot hold are an error, not inf.
+    """
+    try:
+        array = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"action must be an array of numbers of shape {shape}; "
+                         f"{type(action).__name__} cannot be read as one ({err})") from None
     if array.shape != shape:
         raise ValueError(f"action has shape {array.shape}, expected {shape} "
                          "(slate_size proto-vectors of the embedding dimension, flattened)")
-    if not np.isfinite(array).all():
-        raise ValueError("action holds NaN or inf; the policy must output finite values in "
-                         "[-1, 1]")
-    return np.clip(array, -1.0, 1.0)
+    bad = ~np.isfinite(array) | (np.abs(array) > FLOAT32_MAX)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        index, value = ", ".join(map(str, where)), array[where]
+        if np.isfinite(value):
+            raise ValueError(f"action[{index}] ({value:g}) is outside the action space bounds "
+                             f"[-1, 1] and too large for float32 (|x| <= {FLOAT32_MAX:.4g}); "
+                             "the policy must output values in [-1, 1] (values a little "
+                             "outside are clipped)")
+        raise ValueError(f"action[{index}] is {value}: the action holds NaN or inf; the "
+                         "policy must output finite values in [-1, 1]")
+    return np.clip(array, -1.0, 1.0).astype(np.float32)
+
+
+def check_seed(seed: Any) -> int | None:
+    """The `seed` of `reset` as a Python int (or None); any other value is an error."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        raise EnvArgumentError(f"seed ({seed!r}) of reset() must be None or a non-negative "
+                               "integer")
+    return int(seed)
 
 
 class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -45,7 +78,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     (embeddings scaled by one number so the catalog fits in [-1, 1]). Each proto-vector is
     decoded to the best recommendable track ("dot": highest dot product; "nearest": nearest by
     Euclidean distance), never a track already played in the session nor twice in one slate.
-    Values outside [-1, 1] are clipped; NaN or inf raise `ValueError`.
+    Values outside [-1, 1] are clipped; NaN, inf and values too large for float32 raise
+    `ValueError`.
 
     ## Observation Space
     A flat `Box(float32)`; `env.unwrapped.layout.split(obs)` gives its named parts.
@@ -53,7 +87,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | Num | Observation | Min | Max |
     |-----|-------------|-----|-----|
     | 0 .. H*d-1 | embeddings of the last H tracks heard, oldest first | -1 | 1 |
-    | H*d .. H*d+4H-1 | their outcomes, one-hot: skip_1, skip_2, skip_3, not_skipped | 0 | 1 |
+    | H*d .. H*d+4H-1 | their outcomes, one-hot in `OUTCOME_NAMES` order (see Info) | 0 | 1 |
     | next H | valid bit of each history slot | 0 | 1 |
     | next 11 | premium, shuffle, context type one-hot (6), hour sin/cos, length/20 | -1 | 1 |
     | last 2 | next position / 20, tracks left / 20 | 0 | 21/20 |
@@ -76,6 +110,25 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     Truncation: the session reaches its logged length (10 to 20 tracks); a slate that would run
     past it is cut. Termination never happens: there is no leave model, because the MSSD cuts
     sessions at 20 tracks and when a user would have quit is not identifiable from it.
+    Calling `step` before `reset`, or after the episode ended, raises `ResetNeededError`
+    (a `gymnasium.error.ResetNeeded` and a `RuntimeError`).
+
+    ## Info
+    `reset` returns `history_tracks` (ids heard, oldest first), `session_length` and
+    `position` (1-based, of the next track). `step` returns, per slot of the slate, the
+    recommended track ids (`tracks`), their outcome codes (`outcomes`), whether each was heard
+    (`played`: slots past the session's end are not), the proto-to-track `distances` and the
+    ensemble's `disagreement`; and the track the logged session played next (`logged_track`)
+    and the new `position`. Outcome codes index `MusicRecEnv.OUTCOME_NAMES` (the MSSD schema's
+    `OUTCOMES`); -1 marks a slot not played:
+
+    | code | outcome | meaning | "listened" |
+    |---|---|---|---|
+    | 0 | skip_1 | played very briefly | no |
+    | 1 | skip_2_only | played briefly | no |
+    | 2 | skip_3_only | most of the track played | yes |
+    | 3 | not_skipped | played to the end | yes |
+    | -1 | | slot not played (the session ended) | |
 
     ## Arguments
     >>> import gymnasium as gym
@@ -87,21 +140,27 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     >>> len(info["tracks"]), 0.0 <= reward <= 3.0, terminated
     (3, True, False)
+    >>> env.unwrapped.OUTCOME_NAMES
+    ('skip_1', 'skip_2_only', 'skip_3_only', 'not_skipped')
+
+    Each argument is checked when the env is made, before any data is read or model fitted;
+    a bad one raises `EnvArgumentError` (a `ValueError`) naming it, or `DataNotFoundError`
+    (also a `FileNotFoundError`) for a `data` or `test_data` path that does not exist.
 
     | argument | default | meaning |
     |---|---|---|
     | data | None | prepared dataset or MSSD log; None: the synthetic default set |
-    | slate_size | 1 | tracks per step |
-    | history_length | 10 | tracks of history in the observation |
+    | slate_size | 1 | tracks per step (1 to 20) |
+    | history_length | 10 | tracks of history in the observation (1 to 20) |
     | reward | "listened" | or "listen" |
-    | min_plays | 5 | training plays a track needs to be recommendable |
+    | min_plays | 5 | training plays a track needs to be recommendable (at least 1) |
     | decoding | "dot" | or "nearest" |
-    | history_fraction | 0.5 | share of the logged session heard at reset |
-    | simulator_seed | 0 | seed of the simulator fit (`seed` is its deprecated name) |
+    | history_fraction | 0.5 | share of the logged session heard at reset, in [0, 1) |
+    | simulator_seed | 0 | seed of the simulator fit, at least 0 (`seed`: deprecated name) |
     | world | "all" | who responds: fitted on all training sessions, half "A" or "B", "truth" |
     | catalog | None | training sessions of the agent's catalog ("all", "A", "B"; None: world's) |
-    | ensemble | 1 | user models fitted on bootstrap resamples; each episode's user is one |
-    | uncertainty_penalty | 0.0 | reward minus this times the ensemble's disagreement |
+    | ensemble | 1 | user models fitted on bootstrap resamples (at least 1); a user is one |
+    | uncertainty_penalty | 0.0 | reward minus this (finite, at least 0) times the disagreement |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
     | test_data | None | another log whose sessions start the test episodes |
 
@@ -109,12 +168,18 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     * v0: initial version. Since 0.1.0 the arguments `seed` and `reward="not_skipped"` are
       named `simulator_seed` and `reward="listened"` (the old names warn; same behaviour);
       `simulator_half=0/1` became `world="A"/"B"` and the catalog became its own artifact.
+      Every argument is checked (type, range, whether a data path exists) before any data is
+      read, each error (`EnvArgumentError`, a `ValueError`) naming the argument; `step`
+      before `reset` raises `ResetNeededError` instead of stepping an empty session.
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012
+    OUTCOME_NAMES: ClassVar[tuple[str, ...]] = OUTCOMES
+    """Name of each code in `info["outcomes"]` (-1: not played)."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(**kwargs)
+        self._needs_reset = True
         self.bundle: SimulatorBundle = load_bundle(self.config)
         self.sessions = SessionBatch(self.bundle, self.config, 1)
         self.layout = self.sessions.layout
@@ -126,8 +191,9 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new session drawn from the logs."""
-        super().reset(seed=seed)
+        super().reset(seed=check_seed(seed))
         self.sessions.reset(np.array([0]), self.np_random)
+        self._needs_reset = False
         return self.sessions.observation()[0], self._reset_info()
 
     def _reset_info(self) -> dict[str, Any]:
@@ -137,8 +203,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Recommend one slate; the user hears it in order."""
+        if self._needs_reset:
+            raise ResetNeededError("step() called before reset(); call reset() first")
         if self.sessions.done[0]:
-            raise RuntimeError("step() called after the episode ended; call reset() first")
+            raise ResetNeededError("step() called after the episode ended; call reset() first")
         protos = check_action(action, self.action_space.shape).reshape(1, -1, self.dim)
         logged = self.sessions.logged_next()[0]
         out = self.sessions.step(protos, self.np_random)

@@ -8,24 +8,29 @@ reward is 0), or, with `autoreset_mode=AutoresetMode.SAME_STEP`, in the step tha
 `agents.vec_env.SB3VecEnv` adapts it to SB3's `VecEnv`.
 
 Besides Gymnasium's keys, `infos` holds per session the recommended track ids (`tracks`), their
-outcome classes (`outcomes`, -1 for slots not played), the proto-to-track distances, the
+outcome codes (`outcomes`: indices of `OUTCOME_NAMES`, the schema's `OUTCOMES`, -1 for slots not
+played; see the legend in `MusicRecEnv`'s docstring), the proto-to-track distances, the
 ensemble's disagreement about each track (`disagreement`: the standard deviation of P(listened)
 across the world's user models; 0 with one) and the vectors of the tracks played
 (`played_vectors`, [N, slate_size * dim]).
+
+As in the single env, `step` before `reset` raises `ResetNeededError`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from musicgym.data.schema import OUTCOMES
 from musicgym.envs.bundle import load_bundle
-from musicgym.envs.config import EnvConfig
-from musicgym.envs.music_rec import check_action
+from musicgym.envs.config import EnvArgumentError, EnvConfig
+from musicgym.envs.music_rec import ResetNeededError, check_action, check_seed
 from musicgym.envs.sessions import SessionBatch
 
 AUTORESET_MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
@@ -39,18 +44,20 @@ class MusicRecVectorEnv(VectorEnv):
     :param kwargs: the arguments of `MusicRec-v0` (see `MusicRecEnv`)
     """
 
+    OUTCOME_NAMES: ClassVar[tuple[str, ...]] = OUTCOMES
+    """Name of each code in `infos["outcomes"]` (-1: not played)."""
+
     def __init__(self, num_envs: int = 1,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
                  **kwargs: Any) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs ({num_envs}) must be at least 1")
-        mode = AutoresetMode(autoreset_mode)
-        if mode not in AUTORESET_MODES:
-            raise ValueError(f"autoreset_mode ({mode}) must be one of {AUTORESET_MODES}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, Integral) or num_envs < 1:
+            raise EnvArgumentError(f"num_envs ({num_envs!r}) must be an integer of at least 1")
+        mode = _autoreset_mode(autoreset_mode)
         self.metadata = {"autoreset_mode": mode}
         self.config = EnvConfig.from_kwargs(**kwargs)
+        self._needs_reset = True
         self.bundle = load_bundle(self.config)
-        self.num_envs = num_envs
+        self.num_envs = int(num_envs)
         self.sessions = SessionBatch(self.bundle, self.config, num_envs)
         self.layout = self.sessions.layout
         self.dim = self.layout.dim
@@ -64,14 +71,17 @@ class MusicRecVectorEnv(VectorEnv):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start N new sessions."""
-        super().reset(seed=seed, options=options)
+        super().reset(seed=check_seed(seed), options=options)
         self.sessions.reset(np.arange(self.num_envs), self.np_random)
         self._autoreset[:] = False
+        self._needs_reset = False
         return self.sessions.observation(), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                   np.ndarray, dict[str, Any]]:
         """Step every session; ended sessions reset as `autoreset_mode` says."""
+        if self._needs_reset:
+            raise ResetNeededError("step() called before reset(); call reset() first")
         protos = check_action(actions, self.action_space.shape)
         protos = protos.reshape(self.num_envs, self.config.slate_size, self.dim)
         resetting = self._autoreset.copy()
@@ -96,3 +106,16 @@ class MusicRecVectorEnv(VectorEnv):
         else:
             self._autoreset = truncated
         return obs, out["reward"], np.zeros(self.num_envs, bool), truncated, infos
+
+
+def _autoreset_mode(value: AutoresetMode | str) -> AutoresetMode:
+    """The autoreset mode `value` names, or an error that lists the modes."""
+    names = ", ".join(f"{m.value!r}" for m in AUTORESET_MODES)
+    try:
+        mode = AutoresetMode(value)
+    except (TypeError, ValueError):
+        mode = None
+    if mode not in AUTORESET_MODES:
+        raise EnvArgumentError(f"autoreset_mode ({value!r}) must be one of {names} (or the "
+                               "AutoresetMode members NEXT_STEP, SAME_STEP)")
+    return mode
