@@ -4,16 +4,22 @@ This sits above `musicgym.data` (MSSD I/O) and `musicgym.synthetic` (the generat
 joins: None means the project's default synthetic set, and a folder written by
 `musicgym generate` stands for its log and track features. Logs are prepared once into the cache
 folder, keyed by the checksum of their files, so a second call with the same log reuses the
-prepared copy.
+prepared copy. A cache entry is checked against the sha256 its manifest records each time it is
+opened; a corrupt one is rebuilt with a warning, one from an older musicgym is rebuilt quietly,
+and a file lock makes sure two processes never prepare the same entry at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import uuid
 from pathlib import Path
 
+from musicgym.artifacts import entry_lock, warn_rebuilding
 from musicgym.data.cache import cache_dir
-from musicgym.data.dataset import PreparedDataset
+from musicgym.data.dataset import PreparedDataset, StaleDatasetError
 from musicgym.data.prepare import PrepareOptions, prepare
 from musicgym.data.readers import file_sha256, list_inputs
 from musicgym.synthetic.dataset import SyntheticDataset, is_generated
@@ -34,6 +40,7 @@ def load_dataset(data: str | Path | None = None, tracks: str | Path | None = Non
         synthetic set.
     :param tracks: a track-features table to add (a generated set brings its own).
     :param progress: show progress bars while preparing.
+    :raises CorruptArtifactError: `data` is a prepared folder whose files changed after prepare.
     """
     if data is None:
         data = default_synthetic_dir()
@@ -54,5 +61,31 @@ def load_dataset(data: str | Path | None = None, tracks: str | Path | None = Non
         digest.update(b"|")
     out = cache_dir() / "prepared" / digest.hexdigest()[:16]
     if is_prepared(out):
-        return PreparedDataset(out)
-    return prepare(data, out, tracks, PrepareOptions(progress=progress), checksums=checksums)
+        try:
+            return PreparedDataset(out)
+        except (ValueError, OSError):
+            pass  # being replaced, stale or corrupt: settled below, under the entry's lock
+    with entry_lock(out, "prepared dataset"):
+        if out.exists() or out.is_symlink():
+            try:
+                return PreparedDataset(out)  # another process may have finished it meanwhile
+            except StaleDatasetError:
+                pass
+            except (ValueError, OSError) as err:
+                warn_rebuilding(out, err)
+            _discard(out)
+        return prepare(data, out, tracks, PrepareOptions(progress=progress), checksums=checksums)
+
+
+def _discard(entry: Path) -> None:
+    """Remove a cache entry that cannot be used; musicgym wrote everything in it.
+
+    It is renamed first (one atomic step), so a crash midway leaves a `.NAME.old-PID-*` that
+    the next write of the entry clears, never a half-deleted entry.
+    """
+    old = entry.with_name(f".{entry.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.replace(entry, old)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)

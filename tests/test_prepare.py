@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from musicgym.data.dataset import PreparedDataset
+from musicgym.data.dataset import FORMAT_VERSION, PreparedDataset
 from musicgym.data.prepare import PrepareOptions, prepare
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.schema import LOG_COLUMN_NAMES, outcome_class
@@ -152,7 +152,8 @@ def test_reprepare_replaces_atomically(tmp_path: Path) -> None:
     assert ds.manifest["sessions"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "o"]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert manifest["inputs"][0]["sha256"] and manifest["format_version"] == 1
+    assert manifest["inputs"][0]["sha256"] and manifest["format_version"] == FORMAT_VERSION == 2
+    assert sorted(manifest["files"]) == ["log.parquet", "sessions.parquet", "tracks.parquet"]
 
 
 def test_prepared_folder_check(tmp_path: Path) -> None:

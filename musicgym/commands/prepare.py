@@ -18,9 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tracks", type=Path, default=None,
                         help="optional MSSD track-features table (file or folder of shards)")
     parser.add_argument("--out", required=True, type=Path,
-                        help="folder to write the prepared dataset to (replaced atomically)")
+                        help="folder to write the prepared dataset to: a new or empty folder, or "
+                             "an earlier prepared dataset (replaced atomically); any other "
+                             "folder or file is refused, never overwritten")
     parser.add_argument("--memory-limit", default="1GB",
-                        help="DuckDB memory limit for the indexing pass (it spills past it)")
+                        help="DuckDB memory limit for the indexing pass, a number and a unit "
+                             "(512MB, 1.5GB, 4GiB); it spills to disk past it")
     parser.add_argument("--batch-rows", type=int, default=262_144,
                         help="rows per validation batch while streaming the inputs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -9,12 +9,23 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from musicgym.artifacts import read_manifest
+from musicgym.artifacts import CorruptArtifactError, read_json, verify_files
 from musicgym.data.schema import LOG_COLUMN_NAMES
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec, assign_splits
 
-FORMAT_VERSION = 1
-FILES = ("manifest.json", "log.parquet", "sessions.parquet", "tracks.parquet")
+FORMAT_VERSION = 2
+"""Version 2 records the sha256 of every table in the manifest ("files")."""
+FORMAT = "musicgym.prepared"
+TABLES = ("log.parquet", "sessions.parquet", "tracks.parquet")
+FILES = ("manifest.json", *TABLES)
+REBUILD = "run `musicgym prepare` again to rebuild it"
+CHANGED = f"it was changed after prepare; {REBUILD}"
+LEFTOVERS = ("duckdb.tmp",)
+"""What older versions of prepare left in a prepared folder: theirs to replace."""
+
+
+class StaleDatasetError(ValueError):
+    """A prepared dataset written by another musicgym format version (or without checksums)."""
 
 
 class PreparedDataset:
@@ -22,17 +33,25 @@ class PreparedDataset:
 
     `log.parquet` holds the official columns plus `track_idx`, `session_idx` and `outcome` (the
     class of `schema.OUTCOMES`), sorted by session then position; `sessions.parquet` and
-    `tracks.parquet` hold one row per session and per track, in index order.
+    `tracks.parquet` hold one row per session and per track, in index order. The manifest
+    records the sha256 of each table; opening the folder checks them, once.
+
+    :param path: the prepared folder.
+    :param verify: check the tables against their recorded sha256 (off only for a folder this
+        process has just written and hashed).
+    :raises StaleDatasetError: the folder was written in another format version.
+    :raises CorruptArtifactError: a table is missing or its bytes changed after prepare.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, verify: bool = True) -> None:
         self.path = Path(path)
         missing = [f for f in FILES if not (self.path / f).exists()]
-        if missing:
+        if "manifest.json" in missing:
             raise FileNotFoundError(f"{self.path}: not a prepared dataset (missing {missing}); "
                                     "create one with `musicgym prepare --log LOG --out DIR`")
-        self.manifest = read_manifest(self.path / "manifest.json", FORMAT_VERSION,
-                                      "run `musicgym prepare` again")
+        self.manifest = read_prepared_manifest(self.path)
+        if verify:
+            verify_files(self.path, self.manifest["files"], CHANGED)
 
     @property
     def checksum(self) -> str:
@@ -88,3 +107,61 @@ class PreparedDataset:
         lines += [f"dropped {k}: {v}" for k, v in m["dropped"].items()]
         lines += [f"flagged {k}: {v}" for k, v in m["flagged"].items()]
         return "\n".join(lines)
+
+
+def read_prepared_manifest(path: Path) -> dict:
+    """The manifest of the prepared folder `path`, checked for format, version and checksums."""
+    manifest = path / "manifest.json"
+    try:
+        payload = read_json(manifest)
+    except ValueError as err:
+        raise CorruptArtifactError(f"{manifest}: not valid JSON; {REBUILD}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{manifest}: not the manifest of a prepared dataset; pass a folder "
+                         "written by `musicgym prepare`")
+    found = payload.get("format_version")
+    if found != FORMAT_VERSION:
+        raise StaleDatasetError(f"{manifest}: format version {found}, this musicgym reads "
+                                f"version {FORMAT_VERSION}; {REBUILD}")
+    files = payload.get("files")
+    if not isinstance(files, dict) or sorted(files) != sorted(TABLES):
+        raise CorruptArtifactError(f"{manifest}: the sha256 of its tables ('files') is missing "
+                                   f"or incomplete; {REBUILD}")
+    return payload
+
+
+def check_replaceable(out: Path) -> bool:
+    """Raise unless `out` may receive a prepared dataset; return whether one is replaced there.
+
+    `out` may be absent, an empty folder, or an earlier prepared dataset (recognised by its
+    manifest) that holds nothing prepare did not write. Anything else is the user's: refused.
+    """
+    if out.is_symlink():
+        raise FileExistsError(f"{out} is a symbolic link; pass the folder it points to, or a new "
+                              "folder, as the output (--out)")
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is a file; prepare writes a folder and never "
+                              "replaces a file: choose another output folder (--out)")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return False
+    if not _is_prepared(out):
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise FileExistsError(f"{out} is a folder that holds other files ({shown}) and is not a "
+                              "prepared dataset; choose a new or empty output folder (--out)")
+    foreign = [name for name in entries if name not in (*FILES, *LEFTOVERS)]
+    if foreign:
+        raise FileExistsError(f"{out} is a prepared dataset that also holds files prepare did "
+                              f"not write ({', '.join(foreign)}); move them out or choose "
+                              "another output folder (--out)")
+    return True
+
+
+def _is_prepared(folder: Path) -> bool:
+    try:
+        manifest = read_json(folder / "manifest.json")
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT

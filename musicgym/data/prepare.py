@@ -3,12 +3,19 @@
 Pass one streams every input file in batches through the validator and appends typed rows to a
 staging Parquet file. Pass two runs in DuckDB with a memory limit (it spills to disk): duplicate
 checks, the integer track and session indexes, flags, and the sorted, final Parquet files.
-The whole folder is written under a temporary name and renamed into place at the end.
+The whole folder is written under a temporary name and renamed into place at the end; its
+manifest records the sha256 of every table, which `PreparedDataset` checks on load.
+
+The output folder must be new, empty, or an earlier prepared dataset (which is replaced): prepare
+never deletes or moves anything it did not write. No path or option is ever spliced into SQL:
+DuckDB gets its settings as a config dict and reads and writes files through its Python API.
 
 What happens to each problem:
 
 | problem | what prepare does |
 |---|---|
+| a row with too many or too few fields, truncated .gz, non-UTF-8 text | fatal, naming file, line |
+| a log (or features table) with a header and no rows | fatal |
 | missing/unknown column, unparseable or out-of-range value | fatal, naming file, row, column |
 | session_position > session_length | fatal |
 | a session whose rows disagree on session_length | fatal |
@@ -25,6 +32,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import os
+import re
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,9 +45,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from musicgym.artifacts import atomic_dir, write_json
-from musicgym.data.dataset import FORMAT_VERSION, PreparedDataset
-from musicgym.data.readers import file_sha256, iter_batches, list_inputs, read_header
+from musicgym.artifacts import atomic_dir, checksum_files, write_json
+from musicgym.data.dataset import FORMAT_VERSION, TABLES, PreparedDataset, check_replaceable
+from musicgym.data.readers import (
+    MSSDInputError,
+    file_sha256,
+    iter_batches,
+    list_inputs,
+    read_header,
+)
 from musicgym.data.schema import FEATURE_COLUMNS, LOG_COLUMN_NAMES, LOG_COLUMNS, arrow_schema
 from musicgym.data.splits import HASH_UNIT_SQL
 from musicgym.data.validation import (
@@ -47,6 +63,10 @@ from musicgym.data.validation import (
     parse_batch,
 )
 from musicgym.version import __version__
+
+MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+SCRATCH = ("stage.parquet", "features_stage.parquet", "duckdb.tmp")
+"""Work files prepare keeps inside its temporary folder and removes before publishing it."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +79,13 @@ class PrepareOptions:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.batch_rows < 1:
-            raise ValueError(f"batch_rows ({self.batch_rows}) must be at least 1")
-        if self.threads < 1:
-            raise ValueError(f"threads ({self.threads}) must be at least 1")
+        for name in ("batch_rows", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} ({value!r}) must be an integer of at least 1")
+        if not isinstance(self.memory_limit, str) or not MEMORY_LIMIT.match(self.memory_limit):
+            raise ValueError(f"memory_limit (--memory-limit) {self.memory_limit!r} is not a size; "
+                             "pass a number and a unit, such as 512MB, 1.5GB or 4GiB")
 
 
 def _stage(files: list[Path], columns, out: Path, options: PrepareOptions, what: str
@@ -94,6 +117,10 @@ def _stage(files: list[Path], columns, out: Path, options: PrepareOptions, what:
                 rows += n
             bar.update(path.stat().st_size)
     bar.close()
+    if rows == 0:
+        where = f"{files[0]}, line 2" if len(files) == 1 else f"{files[0].parent} (every shard)"
+        raise MSSDInputError(f"{where}: no data rows after the header; the {what} must hold "
+                             "at least one row")
     return [*offsets, rows]
 
 
@@ -174,16 +201,15 @@ def _index_tables(con: duckdb.DuckDBPyConnection, with_features: bool) -> None:
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, tmp: Path, with_features: bool) -> None:
     official = ", ".join(f"k.{c}" for c in LOG_COLUMN_NAMES)
-    con.execute(f"""
-        COPY (SELECT {official}, t.track_idx, s.session_idx,
-                     ({OUTCOME})::TINYINT AS outcome, {NESTING} AS nesting_violation
-              FROM kept k JOIN tracks t ON k.track_id_clean = t.track_id
-              JOIN sessions s USING (session_id)
-              ORDER BY s.session_idx, k.session_position)
-        TO '{tmp / "log.parquet"}' (FORMAT parquet, ROW_GROUP_SIZE 131072)
-    """)
-    con.execute(f"""COPY (SELECT * EXCLUDE (first_row) FROM sessions ORDER BY session_idx)
-                    TO '{tmp / "sessions.parquet"}' (FORMAT parquet)""")
+    con.sql(f"""
+        SELECT {official}, t.track_idx, s.session_idx,
+               ({OUTCOME})::TINYINT AS outcome, {NESTING} AS nesting_violation
+        FROM kept k JOIN tracks t ON k.track_id_clean = t.track_id
+        JOIN sessions s USING (session_id)
+        ORDER BY s.session_idx, k.session_position
+    """).write_parquet(str(tmp / "log.parquet"), row_group_size=131072)
+    con.sql("SELECT * EXCLUDE (first_row) FROM sessions ORDER BY session_idx").write_parquet(
+        str(tmp / "sessions.parquet"))
     features = ""
     if with_features:
         names = ", ".join(f"f.{c.name}" for c in FEATURE_COLUMNS[1:])
@@ -191,21 +217,21 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, tmp: Path, with_features: boo
         features += " FROM tracks t LEFT JOIN features f USING (track_id)"
     else:
         features = " FROM tracks t"
-    con.execute(f"""COPY (SELECT t.* {features} ORDER BY t.track_idx)
-                    TO '{tmp / "tracks.parquet"}' (FORMAT parquet)""")
+    con.sql(f"SELECT t.* {features} ORDER BY t.track_idx").write_parquet(
+        str(tmp / "tracks.parquet"))
 
 
-def _features_stage(con, tracks: Path, tmp: Path, options: PrepareOptions) -> list[Path]:
-    files = list_inputs(tracks)
-    _stage(files, FEATURE_COLUMNS, tmp / "features_stage.parquet", options, "track features")
-    con.execute(f"CREATE TEMP VIEW features AS SELECT * FROM '{tmp / 'features_stage.parquet'}'")
+def _features_stage(con: duckdb.DuckDBPyConnection, files: list[Path], tracks: Path, tmp: Path,
+                    options: PrepareOptions) -> None:
+    stage = tmp / "features_stage.parquet"
+    _stage(files, FEATURE_COLUMNS, stage, options, "track features")
+    con.read_parquet(str(stage)).create_view("features")
     dup = con.execute(
         "SELECT track_id, count(*) FROM features GROUP BY 1 HAVING count(*) > 1 LIMIT 1"
     ).fetchone()
     if dup:
         raise MSSDValidationError(f"{tracks}: track_id '{dup[0]}' appears {dup[1]} times in the "
                                   "track features; keep one row per track")
-    return files
 
 
 def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
@@ -214,36 +240,60 @@ def prepare(log: str | Path, out: str | Path, tracks: str | Path | None = None,
     """Validate an MSSD log (and optional track features) and write a prepared dataset to `out`.
 
     :param log: an MSSD log file or a folder of shards.
-    :param out: the folder to write (replaced atomically).
+    :param out: the folder to write: new, empty, or an earlier prepared dataset, which is
+        replaced atomically. A file or any other non-empty folder is refused (FileExistsError).
     :param tracks: an optional track-features table (file or folder of shards).
     :param options: batch size, DuckDB limits, progress bar.
     :param checksums: the hex SHA-256 of input files that the caller has hashed already, keyed
         by the paths `readers.list_inputs` gives; the others are hashed here.
     """
     options = options or PrepareOptions()
+    if not isinstance(options, PrepareOptions):
+        raise TypeError(f"options must be a PrepareOptions, not {type(options).__name__}")
     start = time.perf_counter()
     files = list_inputs(log)
-    with atomic_dir(out) as tmp:
-        offsets = _stage(files, LOG_COLUMNS, tmp / "stage.parquet", options, "log")
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit='{options.memory_limit}'; SET threads={options.threads}")
-        con.execute(f"SET temp_directory='{tmp / 'duckdb.tmp'}'")
-        con.execute(f"SET enable_progress_bar={str(options.progress).lower()}")
-        con.execute(f"CREATE TEMP VIEW stage AS SELECT * FROM '{tmp / 'stage.parquet'}'")
-        feature_files = _features_stage(con, Path(tracks), tmp, options) if tracks else []
+    feature_files = list_inputs(tracks) if tracks else []
+    target = Path(os.path.abspath(out))
+    replacing = check_replaceable(target)
+    with atomic_dir(target, overwrite=replacing) as tmp:
+        counts = _build(files, feature_files, tracks, tmp, options)
+        tables = checksum_files(tmp, TABLES)
+        seconds = time.perf_counter() - start
+        manifest = _manifest(files, feature_files, counts, seconds, checksums or {})
+        write_json(tmp / "manifest.json", {**manifest, "files": tables})
+        check_replaceable(target)  # again: refuse what appeared at `out` while this ran
+    return PreparedDataset(out, verify=False)
+
+
+def _build(files: list[Path], feature_files: list[Path], tracks: str | Path | None, tmp: Path,
+           options: PrepareOptions) -> dict:
+    """Stage, check and index the inputs into the tables of `tmp`; return the manifest counts."""
+    offsets = _stage(files, LOG_COLUMNS, tmp / "stage.parquet", options, "log")
+    # settings as a config dict and files through the Python API: nothing is spliced into SQL
+    con = duckdb.connect(config={
+        "memory_limit": options.memory_limit, "threads": options.threads,
+        "temp_directory": str(tmp / "duckdb.tmp"),
+    })
+    try:
+        con.execute("SET enable_progress_bar = " + ("true" if options.progress else "false"))
+        con.read_parquet(str(tmp / "stage.parquet")).create_view("stage")
+        if feature_files:
+            _features_stage(con, feature_files, Path(tracks), tmp, options)
         duplicates = _check_duplicates(con, files, offsets)
         con.execute("CREATE TEMP VIEW kept AS SELECT * FROM stage ANTI JOIN dropped USING (_row)")
         _check_lengths(con)
-        _index_tables(con, bool(tracks))
-        _write_outputs(con, tmp, bool(tracks))
+        _index_tables(con, bool(feature_files))
+        _write_outputs(con, tmp, bool(feature_files))
         counts = _counts(con, offsets[-1], duplicates)
+    finally:
         con.close()
-        for name in ("stage.parquet", "features_stage.parquet"):
-            (tmp / name).unlink(missing_ok=True)
-        seconds = time.perf_counter() - start
-        write_json(tmp / "manifest.json",
-                   _manifest(files, feature_files, counts, seconds, checksums or {}))
-    return PreparedDataset(out)
+    for name in SCRATCH:
+        path = tmp / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return counts
 
 
 def _counts(con: duckdb.DuckDBPyConnection, rows_read: int, duplicates: int) -> dict:

@@ -54,9 +54,9 @@ def _fail(batch: RawBatch, index: int, column: Column, value: object, expected: 
     where = f"{batch.path}, row {row}"
     if batch.path.name.lower().endswith((".csv", ".csv.gz")):
         where += f" (line {row + 1})"
+    what = "the cell is empty" if value is None else f"{value!r} {expected}"
     raise MSSDValidationError(
-        f"{where}, column '{column.name}': {value!r} {expected}; correct the value or remove "
-        "the row"
+        f"{where}, column '{column.name}': {what}; correct the value or remove the row"
     )
 
 
@@ -103,7 +103,12 @@ def parse_column(batch: RawBatch, column: Column) -> pa.Array:
     if column.kind == "date":
         _check(batch, raw, column, pc.invert(pc.match_substring_regex(raw, DATE_PATTERN)),
                "is not a date in YYYY-MM-DD form")
-        return pc.cast(pc.strptime(raw, format="%Y-%m-%d", unit="s"), pa.date32())
+        parsed = pc.strptime(raw, format="%Y-%m-%d", unit="s", error_is_null=True)
+        # strptime rolls 2018-02-30 over to March; a round trip catches it
+        again = pc.strftime(parsed, format="%Y-%m-%d")
+        _check(batch, raw, column, pc.not_equal(again, raw),
+               "is not a calendar date (month 01-12, day within the month)")
+        return pc.cast(parsed, pa.date32())
     if column.kind == "category":
         allowed = pa.array(list(column.categories))
         _check(batch, raw, column, pc.invert(pc.is_in(raw, allowed)),
