@@ -137,6 +137,7 @@ CHECKS: dict[str, Check] = {
     "catalog": choice(HALVES, optional=True),
     "ensemble": integer(1),
     "uncertainty_penalty": number(0.0),
+    "concentration_penalty": number(0.0),
     "sessions": choice(SPLITS),
     "data": data_path,
     "test_data": data_path,
@@ -183,6 +184,13 @@ class EnvConfig:
     uncertainty_penalty: float = 0.0
     """λ: each recommended track's reward loses λ times the standard deviation of P(listened)
     across the ensemble's members (`info["disagreement"]`), as in MOPO."""
+    concentration_penalty: float = 0.0
+    """β: each recommended track's reward loses β times how over-recommended it is: its share
+    of the env's recent recommendations (an exponentially decayed count over all of the env's
+    sessions, about the last 5,000 tracks) times the number of recommendable tracks, over 100,
+    capped at 1 (`info["concentration"]`). A policy that keeps recommending the same few
+    tracks pays for it; one whose tracks depend on the listener does not. Like DORL's entropy
+    term, it is for training; evaluation turns it off."""
     sessions: Literal["train", "validation", "test"] = "train"
     """Split whose logged sessions start episodes: agents train on "train" and are evaluated
     on "test", sessions that neither the simulators nor the agent saw."""

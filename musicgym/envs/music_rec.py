@@ -98,7 +98,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     1 for skip_1, skip_2, skip_3 and played to the end. (MSSD's own `not_skipped` flag means
     "played to the end"; `reward="not_skipped"` is the deprecated name of "listened".) With an
     ensemble, each track's reward loses `uncertainty_penalty` times `info["disagreement"]`, the
-    standard deviation of P(listened) across the ensemble's user models.
+    standard deviation of P(listened) across the ensemble's user models. With
+    `concentration_penalty=β`, it also loses β times `info["concentration"]`: how far the track
+    is over-recommended among the env's recent recommendations (see `EnvConfig`), a diversity
+    term for training like DORL's entropy term.
 
     ## Starting State
     A logged session drawn uniformly from the catalog's training sessions (or from the
@@ -117,10 +120,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     `reset` returns `history_tracks` (ids heard, oldest first), `session_length` and
     `position` (1-based, of the next track). `step` returns, per slot of the slate, the
     recommended track ids (`tracks`), their outcome codes (`outcomes`), whether each was heard
-    (`played`: slots past the session's end are not), the proto-to-track `distances` and the
-    ensemble's `disagreement`; and the track the logged session played next (`logged_track`)
-    and the new `position`. Outcome codes index `MusicRecEnv.OUTCOME_NAMES` (the MSSD schema's
-    `OUTCOMES`); -1 marks a slot not played:
+    (`played`: slots past the session's end are not), the proto-to-track `distances`, the
+    ensemble's `disagreement` and the tracks' `concentration`; and the track the logged
+    session played next (`logged_track`) and the new `position`. Outcome codes index
+    `MusicRecEnv.OUTCOME_NAMES` (the MSSD schema's `OUTCOMES`); -1 marks a slot not played:
 
     | code | outcome | meaning | "listened" |
     |---|---|---|---|
@@ -161,6 +164,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | catalog | None | training sessions of the agent's catalog ("all", "A", "B"; None: world's) |
     | ensemble | 1 | user models fitted on bootstrap resamples (at least 1); a user is one |
     | uncertainty_penalty | 0.0 | reward minus this (finite, at least 0) times the disagreement |
+    | concentration_penalty | 0.0 | reward minus this (at least 0) times the concentration |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
     | test_data | None | another log whose sessions start the test episodes |
 
@@ -214,6 +218,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         info = {"tracks": self.bundle.catalog.track_ids[out["tracks"][0]].tolist(),
                 "outcomes": out["outcomes"][0], "played": played,
                 "distances": out["distances"][0], "disagreement": out["disagreement"][0],
+                "concentration": out["concentration"][0],
                 "logged_track": self.bundle.catalog.track_ids[logged] if logged >= 0 else None,
                 "position": int(self.sessions.n_played[0]) + 1}
         obs = self.sessions.observation()[0]

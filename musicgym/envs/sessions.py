@@ -56,6 +56,10 @@ REWARD_TABLES = {"listened": LISTENED_REWARD, "listen": LISTEN_REWARD}
 """Reward of each outcome class, per `EnvConfig.reward`."""
 ONEHOT = np.vstack([np.eye(len(OUTCOMES)), np.zeros(len(OUTCOMES))]).astype(np.float32)
 """Outcome one-hot rows; the last, all zeros, stands for an empty history slot."""
+CONCENTRATION_WINDOW = 5_000
+"""About how many recent recommendations the concentration penalty counts."""
+CONCENTRATION_SCALE = 100.0
+"""Share over the uniform share at which a track's concentration reaches 1."""
 
 
 class SessionBatch:
@@ -68,6 +72,9 @@ class SessionBatch:
         self.reward_table = REWARD_TABLES[config.reward]
         self.world = bundle.world
         self.penalty = config.uncertainty_penalty
+        self.concentration_penalty = config.concentration_penalty
+        self._recent = np.zeros(len(bundle.catalog.track_ids), np.float64)
+        """Exponentially decayed count of the recent recommendations of each catalog row."""
         self._world_row = bundle.world.rows(bundle.catalog.track_ids)
         self.member = np.zeros(n, np.int64)
         """Which of the world's user models is each session's user."""
@@ -182,6 +189,7 @@ class SessionBatch:
         active = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
         outcomes = np.full(tracks.shape, -1, np.int64)
         disagreement = np.zeros(tracks.shape)
+        concentration = np.zeros(tracks.shape)
         reward = np.zeros(self.n)
         live_rows = np.arange(self.n)
         for k in range(tracks.shape[1]):
@@ -208,9 +216,26 @@ class SessionBatch:
             reward[live] += self.reward_table[outcome[live]]
             if self.penalty > 0:
                 reward[live] -= self.penalty * spread[live]  # MOPO: r - λ u(s, a)
+            if self.concentration_penalty > 0:
+                concentration[live, k] = self._concentration(tracks[live, k])
+                reward[live] -= self.concentration_penalty * concentration[live, k]
         self._version += 1
         return {"reward": reward, "tracks": tracks, "outcomes": outcomes,
-                "disagreement": disagreement}
+                "disagreement": disagreement, "concentration": concentration}
+
+    def _concentration(self, tracks: np.ndarray) -> np.ndarray:
+        """How over-recommended each of `tracks` is, in [0, 1]; then count them as recommended.
+
+        Share of the decayed recent recommendations times the recommendable tracks, over
+        `CONCENTRATION_SCALE`: 1 when a track takes 100 times its uniform share.
+        """
+        total = self._recent.sum()
+        share = self._recent[tracks] / total if total > 0 else np.zeros(len(tracks))
+        uniform = 1.0 / len(self.catalog.recommendable)
+        value = np.minimum(share / uniform / CONCENTRATION_SCALE, 1.0)
+        self._recent *= 1.0 - len(tracks) / CONCENTRATION_WINDOW
+        np.add.at(self._recent, tracks, 1.0)
+        return value
 
     # ---- what agents may read ----------------------------------------------------------------
     def allowed(self) -> np.ndarray:

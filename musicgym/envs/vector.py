@@ -11,7 +11,8 @@ Besides Gymnasium's keys, `infos` holds per session the recommended track ids (`
 outcome codes (`outcomes`: indices of `OUTCOME_NAMES`, the schema's `OUTCOMES`, -1 for slots not
 played; see the legend in `MusicRecEnv`'s docstring), the proto-to-track distances, the
 ensemble's disagreement about each track (`disagreement`: the standard deviation of P(listened)
-across the world's user models; 0 with one) and the vectors of the tracks played
+across the world's user models; 0 with one), how over-recommended each track is
+(`concentration`, 0 unless `concentration_penalty` is set) and the vectors of the tracks played
 (`played_vectors`, [N, slate_size * dim]).
 
 As in the single env, `step` before `reset` raises `ResetNeededError`.
@@ -96,6 +97,7 @@ class MusicRecVectorEnv(VectorEnv):
                  "outcomes": out["outcomes"], "_outcomes": stepped,
                  "distances": out["distances"], "_distances": stepped,
                  "disagreement": out["disagreement"], "_disagreement": stepped,
+                 "concentration": out["concentration"], "_concentration": stepped,
                  "played_vectors": played, "_played_vectors": stepped}
         obs = self.sessions.observation()
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
