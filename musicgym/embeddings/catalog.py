@@ -5,8 +5,9 @@ in a listening history, one vector per track scaled by a single number into [-1,
 action space's box), which of them may be recommended, and their training plays. It is one
 artifact per dataset and training sessions (all training sessions, or half A or B of them),
 fitted only on data the agent may learn from, identified by a checksum and cached like a fitted
-simulator. The user models that judge recommendations (`simulator.World`) are separate objects
-that map tracks by id and keep their own track representations.
+simulator (sha256 of its file in the manifest, checked on load; one process fits a cold entry).
+The user models that judge recommendations (`simulator.World`) are separate objects that map
+tracks by id and keep their own track representations.
 """
 
 from __future__ import annotations
@@ -21,14 +22,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import atomic_dir, read_manifest, write_json
+from musicgym.artifacts import (
+    CorruptArtifactError,
+    atomic_dir,
+    checksum_files,
+    entry_lock,
+    read_manifest,
+    verify_files,
+    warn_rebuilding,
+    write_json,
+)
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import SplitSpec
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
-from musicgym.embeddings.store import TrackEmbeddings
+from musicgym.embeddings.store import TrackEmbeddings, unreadable
+from musicgym.threads import building, fit_threads
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: catalog.json records the sha256 of catalog.npz (entries of version 1 are refitted)."""
+FIX = "build the catalog again (a cache entry is rebuilt on its next use)"
 _ARRAYS = ("track_ids", "vectors", "recommendable", "plays")
 
 
@@ -129,24 +142,39 @@ class Catalog:
                      vectors=self.vectors, recommendable=self.recommendable, plays=self.plays)
             write_json(tmp / "catalog.json", {
                 "format": "musicgym.catalog", "format_version": FORMAT_VERSION,
-                "checksum": self.checksum, "scale": self.scale, "meta": self.meta})
+                "checksum": self.checksum, "scale": self.scale, "meta": self.meta,
+                "files": checksum_files(tmp, ["catalog.npz"])})
 
     @classmethod
     def load(cls, path: str | Path) -> Catalog:
-        """Read a catalog folder written by `save`, checking its checksum."""
+        """Read a catalog folder written by `save`, checking its file's sha256 and its checksum.
+
+        :raises CorruptArtifactError: naming the file that is missing, changed or unreadable.
+        """
         path = Path(path)
-        manifest = read_manifest(path / "catalog.json", FORMAT_VERSION, "build the catalog again")
-        with np.load(path / "catalog.npz", allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in _ARRAYS}
-        catalog = cls(track_ids=arrays["track_ids"].astype(object), vectors=arrays["vectors"],
-                      recommendable=arrays["recommendable"], plays=arrays["plays"],
-                      scale=float(manifest["scale"]), meta=manifest["meta"])
-        if catalog.checksum != manifest["checksum"]:
-            raise ValueError(f"{path}: the catalog's content does not match its checksum; "
-                             "delete the folder to rebuild it")
+        manifest = read_manifest(path / "catalog.json", FORMAT_VERSION, FIX)
+        files = manifest.get("files")
+        if not isinstance(files, dict) or not files:
+            raise CorruptArtifactError(f"{path / 'catalog.json'}: records no file checksums "
+                                       f"(written by an older musicgym); {FIX}")
+        verify_files(path, files, FIX)
+        try:
+            with np.load(path / "catalog.npz", allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in _ARRAYS}
+            catalog = cls(track_ids=arrays["track_ids"].astype(object),
+                          vectors=arrays["vectors"], recommendable=arrays["recommendable"],
+                          plays=arrays["plays"], scale=float(manifest["scale"]),
+                          meta=manifest["meta"])
+            intact = catalog.checksum == manifest["checksum"]
+        except Exception as err:  # zip, npy-header and missing-key errors alike
+            raise unreadable(path / "catalog.npz", err, FIX) from None
+        if not intact:
+            raise CorruptArtifactError(f"{path / 'catalog.npz'}: the catalog's content does not "
+                                       f"match its checksum; {FIX}")
         return catalog
 
 
+@fit_threads()
 def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec) -> Catalog:
     """The catalog of `dataset` learned from the training sessions that `sessions` labels train.
 
@@ -165,12 +193,33 @@ def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec
 
 def load_or_fit_catalog(dataset: PreparedDataset, sessions: SplitSpec,
                         spec: CatalogSpec) -> Catalog:
-    """The catalog for (data, training sessions, spec): from the cache, or fitted and saved."""
+    """The catalog for (data, training sessions, spec): from the cache, or fitted and saved.
+
+    A corrupt cache entry is rebuilt with a warning that names it; one process fits a cold
+    entry while others wait for it (a file lock).
+    """
     text = json.dumps({"data": dataset.checksum, "sessions": asdict(sessions),
                        "spec": asdict(spec), "format": FORMAT_VERSION}, sort_keys=True)
     folder = cache_dir() / "catalogs" / hashlib.sha256(text.encode()).hexdigest()[:16]
-    if (folder / "catalog.json").is_file():
-        return Catalog.load(folder)
-    catalog = fit_catalog(dataset, sessions, spec)
-    catalog.save(folder)
+    catalog = _cached(folder, warn=False)
+    if catalog is not None:
+        return catalog
+    with entry_lock(folder, "catalog"):
+        catalog = _cached(folder, warn=True)  # another process may have built it meanwhile
+        if catalog is None:
+            with building("fitting the agent's track catalog", folder):
+                catalog = fit_catalog(dataset, sessions, spec)
+                catalog.save(folder)
     return catalog
+
+
+def _cached(folder: Path, warn: bool) -> Catalog | None:
+    """The catalog in cache entry `folder`; None when absent, or corrupt (warned if `warn`)."""
+    if not (folder / "catalog.json").is_file():
+        return None
+    try:
+        return Catalog.load(folder)
+    except Exception as err:  # whatever is wrong with an entry, the cure is to rebuild it
+        if warn:
+            warn_rebuilding(folder, err)
+        return None

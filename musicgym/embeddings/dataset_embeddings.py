@@ -15,6 +15,7 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.embeddings.builders import combine, from_features
 from musicgym.embeddings.cooccurrence import from_cooccurrence
 from musicgym.embeddings.store import TrackEmbeddings
+from musicgym.threads import fit_threads
 
 SOURCES = ("auto", "features", "cooccurrence", "both")
 
@@ -46,6 +47,7 @@ class EmbeddingSpec:
             raise ValueError(f"min_count ({self.min_count}) must be at least 1")
 
 
+@fit_threads()
 def dataset_embeddings(dataset: PreparedDataset, train: pd.DataFrame,
                        spec: EmbeddingSpec) -> TrackEmbeddings:
     """Vectors of every track of `dataset` (row = track_idx), learned from the rows `train`.

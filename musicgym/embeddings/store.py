@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,12 +12,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import atomic_path
+from musicgym.artifacts import CorruptArtifactError, atomic_path
 from musicgym.embeddings.search import CATALOG_CHUNK, QUERY_CHUNK, Exclusions, Metric, topk
 
 FORMAT_NAME = "musicgym.track_embeddings"
 FORMAT_VERSION = 1
 _NPZ_KEYS = ("ids", "vectors", "fallback", "metadata")
+FIX = "save the embeddings again from their source (a cache entry is rebuilt on its next use)"
+_UNSAFE_HINTS = ("weights_only", "allow_pickle", "pickle")
+
+
+def unreadable(path: str | os.PathLike[str], err: BaseException, fix: str,
+               what: str = "cannot be read") -> CorruptArtifactError:
+    """The error for an artifact file that could not be read: names the file, says `fix`.
+
+    The reader's own text is kept only when it holds no advice to load unsafely: torch and
+    numpy suggest `weights_only=False` and `allow_pickle=True`, which would let a crafted file
+    run code.
+    """
+    text = str(err).strip().splitlines()
+    detail = text[0] if text else ""
+    if not detail or any(hint in str(err) for hint in _UNSAFE_HINTS):
+        detail = "its contents are damaged"
+    return CorruptArtifactError(f"{path}: {what} ({type(err).__name__}: {detail}); {fix}")
 
 
 class TrackEmbeddings:
@@ -143,10 +160,19 @@ class TrackEmbeddings:
 
     # ----- files -----------------------------------------------------------------------------
 
+    def content_sha256(self) -> str:
+        """SHA-256 over ids, vectors and fallback flags: recorded on save, checked on load."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(self._ids.tolist()).encode())
+        digest.update(self._vectors.tobytes())
+        digest.update(self._fallback.tobytes())
+        return digest.hexdigest()
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write an .npz file (no pickled objects), atomically: temp name, then rename."""
         path = Path(path)
-        meta = {**self.metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+        meta = {**self.metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "content_sha256": self.content_sha256()}
         arrays = {
             "ids": self._ids,
             "vectors": self._vectors,
@@ -159,26 +185,40 @@ class TrackEmbeddings:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrackEmbeddings:
-        """Read a file written by `save`.
+        """Read a file written by `save`, checking the content checksum it recorded.
 
+        :raises FileNotFoundError: no file at `path`.
+        :raises CorruptArtifactError: the file cannot be read, or its content does not match
+            its checksum.
         :raises ValueError: the file is not a musicgym embeddings file, or of another format
             version.
         """
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such embeddings file")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 data = {key: npz[key] for key in _NPZ_KEYS if key in npz.files}
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{path} is not a readable .npz embeddings file: {err}") from err
+            meta = json.loads(str(data["metadata"])) if "metadata" in data else {}
+        except Exception as err:  # zip, npy-header and JSON errors alike: a damaged file
+            raise unreadable(path, err, FIX, "not a readable .npz embeddings file") from None
         missing = [key for key in _NPZ_KEYS if key not in data]
         if missing:
             raise ValueError(f"{path} is not a musicgym embeddings file: lacks {missing}")
-        meta = json.loads(str(data["metadata"]))
         if meta.get("format") != FORMAT_NAME or meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{path} has format {meta.get('format')!r} version {meta.get('format_version')!r};"
                 f" this musicgym reads {FORMAT_NAME!r} version {FORMAT_VERSION}: rebuild it"
             )
-        return cls(data["ids"], data["vectors"], data["fallback"], meta)
+        recorded = meta.pop("content_sha256", None)
+        try:
+            embeddings = cls(data["ids"], data["vectors"], data["fallback"], meta)
+        except ValueError as err:
+            raise CorruptArtifactError(f"{path}: {err}; {FIX}") from None
+        # files saved before checksums were recorded have none; the zip's CRC still guards them
+        if recorded is not None and embeddings.content_sha256() != recorded:
+            raise CorruptArtifactError(f"{path}: contents do not match the sha256 recorded in "
+                                       f"the file (corrupted or edited); {FIX}")
+        return embeddings
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write one row per track: track_id, then the `dim` vector columns e_0 .. e_{dim-1}."""

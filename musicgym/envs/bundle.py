@@ -4,7 +4,9 @@
 agent-facing `Catalog` fitted on the training sessions the agent may learn from (cached), its
 decoder, the `World` that judges (fitted user models, cached; or the generator's own users on
 synthetic data), and the sampler of logged sessions that start episodes. It is memoised, so a
-second `gym.make` with the same arguments in the same process costs nothing.
+second `gym.make` with the same arguments in the same process costs nothing. What has to be
+fitted or generated first says so on stderr (one line, with where it is cached and how long it
+took); what the cache already holds loads silently.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ def make_world(dataset: PreparedDataset, config: EnvConfig) -> World:
         from musicgym.simulator.truth_world import truth_world
 
         return truth_world(dataset)
-    return load_world(dataset, config.world, config.ensemble, config.simulator_seed)
+    # a cold fit shows its epochs on a progress bar (stderr); a cached world shows nothing
+    return load_world(dataset, config.world, config.ensemble, config.simulator_seed,
+                      progress=True)
 
 
 def make_sampler(dataset: PreparedDataset, catalog: Catalog,

@@ -2,7 +2,9 @@
 
 A fit is keyed by the data checksum and the config: a second call with the same data and config
 loads the saved fit instead of fitting again. The artifact is a folder: `embeddings.npz`,
-`response/` (state dict, JSON config, track statistics) and `simulator.json`.
+`response/` (state dict, JSON config, track statistics) and `simulator.json`, which records the
+sha256 of every other file. A cache entry that fails that check is refitted with a warning; one
+process fits a cold entry while others wait for it (a file lock).
 """
 
 from __future__ import annotations
@@ -16,19 +18,31 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import atomic_dir, read_manifest, write_json
+from musicgym.artifacts import (
+    CorruptArtifactError,
+    atomic_dir,
+    checksum_files,
+    entry_lock,
+    read_manifest,
+    verify_files,
+    warn_rebuilding,
+    write_json,
+)
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
+from musicgym.embeddings.store import unreadable
 from musicgym.simulator import response_model
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
 from musicgym.simulator.response_model import ResponseModel, fit_response_model
 from musicgym.simulator.response_net import ResponseConfig
-from musicgym.threads import one_torch_thread
+from musicgym.threads import building, fit_threads
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: simulator.json records the sha256 of every file (entries of version 1 are refitted)."""
+FIX = "fit and save the simulator again (a cache entry is refitted on its next use)"
 
 
 @dataclass(frozen=True)
@@ -88,30 +102,42 @@ class FittedSimulator:
         return np.where(rows < 0, self.unknown_row, rows).astype(np.int64)
 
     def save(self, path: str | Path) -> None:
-        """Write the simulator folder atomically."""
+        """Write the simulator folder atomically, with the sha256 of each file in its manifest."""
         with atomic_dir(path) as tmp:
             self.embeddings.save(tmp / "embeddings.npz")
             self.response.save(tmp / "response")
             payload = {"format": "musicgym.simulator", "format_version": FORMAT_VERSION,
                        "data_checksum": self.data_checksum, "config": self.config.to_dict(),
-                       "embeddings": "embeddings.npz"}
+                       "embeddings": "embeddings.npz", "files": checksum_files(tmp)}
             write_json(tmp / "simulator.json", payload)
 
     @classmethod
     def load(cls, path: str | Path) -> FittedSimulator:
-        """Read a simulator folder written by `save`."""
+        """Read a simulator folder written by `save`, after checking every file's sha256.
+
+        :raises CorruptArtifactError: naming the file that is missing, changed or unreadable.
+        """
         path = Path(path)
-        payload = read_manifest(path / "simulator.json", FORMAT_VERSION,
-                                "fit the simulator again")
-        raw = payload["config"]
-        config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],
-                                 min_count=raw["min_count"],
-                                 embedding_source=raw["embedding_source"],
-                                 response=ResponseConfig(**raw["response"]),
-                                 split=SplitSpec(**raw["split"]),
-                                 bootstrap=raw.get("bootstrap", False))
+        manifest = path / "simulator.json"
+        payload = read_manifest(manifest, FORMAT_VERSION, FIX)
+        files = payload.get("files")
+        if not isinstance(files, dict) or not files:
+            raise CorruptArtifactError(f"{manifest}: records no file checksums (written by an "
+                                       f"older musicgym); {FIX}")
+        verify_files(path, files, FIX)
+        try:
+            raw = payload["config"]
+            config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],
+                                     min_count=raw["min_count"],
+                                     embedding_source=raw["embedding_source"],
+                                     response=ResponseConfig(**raw["response"]),
+                                     split=SplitSpec(**raw["split"]),
+                                     bootstrap=raw.get("bootstrap", False))
+            checksum = payload["data_checksum"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise unreadable(manifest, err, FIX, "holds no valid simulator config") from None
         return cls(TrackEmbeddings.load(path / "embeddings.npz"),
-                   ResponseModel.load(path / "response"), config, payload["data_checksum"])
+                   ResponseModel.load(path / "response"), config, checksum)
 
 
 def embedding_spec(config: SimulatorConfig) -> EmbeddingSpec:
@@ -121,6 +147,7 @@ def embedding_spec(config: SimulatorConfig) -> EmbeddingSpec:
                          seed=config.response.seed)
 
 
+@fit_threads()
 def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                   progress: bool = True) -> FittedSimulator:
     """Fit embeddings and the response model on the dataset's training split."""
@@ -180,16 +207,49 @@ def _bootstrap(train: pd.DataFrame, packed: PackedSessions,
 
 def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                 progress: bool = True, cache: bool = True) -> FittedSimulator:
-    """The fitted simulator for (data, config): loaded from the cache, or fitted and saved."""
+    """The fitted simulator for (data, config): loaded from the cache, or fitted and saved.
+
+    A corrupt cache entry is refitted with a warning that names it. While one process fits an
+    entry, others that need it wait for it (a file lock) and then load it.
+    """
     config = config or SimulatorConfig()
+    if not cache:
+        return fit_simulator(dataset, config, progress)
+    folder = cache_folder(dataset, config)
+    simulator = _cached(folder, warn=False)
+    if simulator is not None:
+        return simulator
+    with entry_lock(folder, "simulator"):
+        simulator = _cached(folder, warn=True)  # another process may have fitted it meanwhile
+        if simulator is None:
+            with building(f"fitting a user simulator ({_describe(config)})", folder):
+                simulator = fit_simulator(dataset, config, progress)
+                simulator.save(folder)
+    return simulator
+
+
+def cache_folder(dataset: PreparedDataset, config: SimulatorConfig) -> Path:
+    """The cache entry of the simulator fitted on `dataset` with `config`."""
     text = (json.dumps(_key_fields(config), sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    folder = cache_dir() / "simulators" / key
-    if cache and (folder / "simulator.json").is_file():
+    return cache_dir() / "simulators" / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cached(folder: Path, warn: bool) -> FittedSimulator | None:
+    """The simulator in cache entry `folder`; None when absent, or corrupt (warned if `warn`)."""
+    if not (folder / "simulator.json").is_file():
+        return None
+    try:
         return FittedSimulator.load(folder)
-    with one_torch_thread():
-        simulator = fit_simulator(dataset, config, progress)
-    if cache:
-        simulator.save(folder)
-    return simulator
+    except Exception as err:  # whatever is wrong with an entry, the cure is to refit it
+        if warn:
+            warn_rebuilding(folder, err)
+        return None
+
+
+def _describe(config: SimulatorConfig) -> str:
+    """Which sessions and seed a fit uses, for the line printed while it runs."""
+    half = config.split.train_half
+    sessions = "all training sessions" if half is None else f"training half {'AB'[half]}"
+    bootstrap = ", bootstrap resample" if config.bootstrap else ""
+    return f"{sessions}, seed {config.response.seed}{bootstrap}"

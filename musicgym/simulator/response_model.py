@@ -19,8 +19,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from musicgym.artifacts import atomic_dir, read_manifest, write_json
+from musicgym.artifacts import (
+    CorruptArtifactError,
+    atomic_dir,
+    checksum_files,
+    read_manifest,
+    verify_files,
+    write_json,
+)
 from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.embeddings.store import unreadable
 from musicgym.simulator.inputs import (
     PackedSessions,
     TrackStats,
@@ -34,9 +42,11 @@ from musicgym.simulator.response_net import (
     first_half_behaviour,
     hide_outcomes,
 )
+from musicgym.threads import fit_threads, one_torch_thread
 
 FORMAT_VERSION = 6
 """Bumped whenever the network's inputs or layers change, so old fits are refitted."""
+FIX = "fit the response model again (a cache entry is refitted on its next use)"
 
 
 class ResponseModel:
@@ -94,6 +104,7 @@ class ResponseModel:
 
     # ---- whole sessions, as evaluation uses it --------------------------------------------
     @torch.no_grad()
+    @one_torch_thread()
     def predict_sessions(self, packed: PackedSessions, hide_second_half: bool,
                          show_behaviour: bool | None = None) -> np.ndarray:
         """Outcome probabilities [S, 20, 4] for logged sessions, teacher-forced.
@@ -116,29 +127,48 @@ class ResponseModel:
 
     # ---- artifacts -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write the model folder: state dict, JSON config, track statistics (npz)."""
+        """Write the model folder: state dict, track statistics (npz), JSON config + sha256s."""
         with atomic_dir(path) as tmp:
             torch.save(self.net.state_dict(), tmp / "model.pt")
             np.savez(tmp / "track_stats.npz", plays=self.stats.plays, skips=self.stats.skips)
             payload = {"format": "musicgym.response_model", "format_version": FORMAT_VERSION,
                        "config": self.config.to_dict(), "prior": self.stats.prior,
                        "n_tracks": int(len(self.stats.plays)),
-                       "embedding_dim": int(self.net.embeddings.shape[1]), "meta": self.meta}
+                       "embedding_dim": int(self.net.embeddings.shape[1]), "meta": self.meta,
+                       "files": checksum_files(tmp, ["model.pt", "track_stats.npz"])}
             write_json(tmp / "config.json", payload)
 
     @classmethod
     def load(cls, path: str | Path) -> ResponseModel:
-        """Read a model folder written by `save`."""
+        """Read a model folder written by `save`, after checking every file's sha256.
+
+        :raises CorruptArtifactError: naming the file that is missing, changed or unreadable.
+        """
         path = Path(path)
-        payload = read_manifest(path / "config.json", FORMAT_VERSION,
-                                "fit the response model again")
-        config = ResponseConfig(**payload["config"])
-        arrays = np.load(path / "track_stats.npz")
-        stats = TrackStats(arrays["plays"], arrays["skips"], payload["prior"],
-                           config.stats_strength)
-        state = torch.load(path / "model.pt", weights_only=True)
-        net = ResponseNet(state["embeddings"], state["track_stats"], config.hidden)
-        net.load_state_dict(state)
+        manifest = path / "config.json"
+        payload = read_manifest(manifest, FORMAT_VERSION, FIX)
+        files = payload.get("files")
+        if not isinstance(files, dict) or not files:
+            raise CorruptArtifactError(f"{manifest}: records no file checksums (written by an "
+                                       f"older musicgym); {FIX}")
+        verify_files(path, files, FIX)
+        try:
+            config = ResponseConfig(**payload["config"])
+            prior = payload["prior"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise unreadable(manifest, err, FIX, "holds no valid model config") from None
+        try:
+            with np.load(path / "track_stats.npz", allow_pickle=False) as arrays:
+                plays, skips = arrays["plays"], arrays["skips"]
+            stats = TrackStats(plays, skips, prior, config.stats_strength)
+        except Exception as err:  # zip, npy-header and shape errors alike
+            raise unreadable(path / "track_stats.npz", err, FIX) from None
+        try:
+            state = torch.load(path / "model.pt", weights_only=True)
+            net = ResponseNet(state["embeddings"], state["track_stats"], config.hidden)
+            net.load_state_dict(state)
+        except Exception as err:  # EOF, zip, unpickler and state-dict errors alike
+            raise unreadable(path / "model.pt", err, FIX) from None
         return cls(net, stats, config, payload["meta"])
 
 
@@ -204,6 +234,7 @@ def _validation_loss(net: ResponseNet, val: PackedSessions, stats: TrackStats) -
     return float(nn.functional.cross_entropy(logits, target))
 
 
+@fit_threads()
 def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: np.ndarray,
                        stats: TrackStats, config: ResponseConfig | None = None,
                        progress: bool = True, meta: dict | None = None) -> ResponseModel:

@@ -36,7 +36,11 @@ def member_configs(name: str, ensemble: int = 1, seed: int = 0) -> list[Simulato
 
 def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: int = 0,
                 progress: bool = False) -> list[FittedSimulator]:
-    """The fitted simulators of a world, from the cache or fitted (and cached) now."""
+    """The fitted simulators of a world, from the cache or fitted (and cached) now.
+
+    Each member is its own cache entry, checked on load and fitted under its own file lock
+    (`load_or_fit`), so processes that need the same world share each member's one fit.
+    """
     return [load_or_fit(dataset, config, progress=progress)
             for config in member_configs(name, ensemble, seed)]
 

@@ -8,7 +8,6 @@ the rows of a prepared log.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from musicgym.artifacts import read_json
 from musicgym.data.dataset import PreparedDataset
 
 
@@ -50,21 +50,25 @@ class SyntheticDataset:
                 f"{root} is not a synthetic MSSD set: no truth.json; "
                 "create one with `musicgym generate` (musicgym.synthetic.generator.generate)"
             )
-        truth = json.loads(truth_path.read_text())
-        files, stats = truth["files"], truth["stats"]
-        return cls(
-            root=root,
-            log_files=tuple(root / f for f in files["log"]),
-            track_features=root / files["track_features"],
-            ground_truth=root / files["ground_truth"],
-            track_latents=root / files["track_latents"],
-            track_popularity=root / files["track_popularity"],
-            truth=truth_path,
-            n_rows=stats["n_rows"],
-            n_sessions=stats["n_sessions"],
-            n_tracks=stats["n_tracks"],
-            skip_2_rate=stats["skip_2_rate"],
-        )
+        truth = read_json(truth_path)
+        try:
+            files, stats = truth["files"], truth["stats"]
+            return cls(
+                root=root,
+                log_files=tuple(root / f for f in files["log"]),
+                track_features=root / files["track_features"],
+                ground_truth=root / files["ground_truth"],
+                track_latents=root / files["track_latents"],
+                track_popularity=root / files["track_popularity"],
+                truth=truth_path,
+                n_rows=stats["n_rows"],
+                n_sessions=stats["n_sessions"],
+                n_tracks=stats["n_tracks"],
+                skip_2_rate=stats["skip_2_rate"],
+            )
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{truth_path}: lacks the generator's entry {err}; generate the "
+                             "set again with `musicgym generate`") from None
 
 
 def is_generated(path: str | os.PathLike[str]) -> bool:
