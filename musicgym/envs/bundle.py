@@ -77,10 +77,10 @@ def load_bundle(config: EnvConfig) -> SimulatorBundle:
                                   CatalogSpec(min_plays=config.min_plays))
     found = len(catalog.recommendable)
     if found < config.slate_size + SPARE_TRACKS:
-        raise ValueError(f"only {found} tracks have at least min_plays={config.min_plays} "
-                         f"training plays, and slate_size={config.slate_size} needs "
-                         f"{config.slate_size + SPARE_TRACKS}; lower min_plays or slate_size, "
-                         "or use a larger log")
+        raise ValueError(f"slate_size ({config.slate_size}) plus {SPARE_TRACKS} spare tracks "
+                         f"exceeds the {found} recommendable tracks (those with at least "
+                         f"min_plays={config.min_plays} training plays); lower slate_size or "
+                         "min_plays, or use a larger log")
     return SimulatorBundle(make_world(dataset, config),
                            catalog, ActionDecoder.for_catalog(catalog, config.decoding),
                            make_sampler(dataset, catalog, config))
