@@ -104,8 +104,16 @@ def _play_sessions(agent: TrackAgent, vec_env: MusicRecVectorEnv, logged: np.nda
 
 
 def confidence_interval(values: list[float], level: float = 0.95) -> dict[str, float]:
-    """Mean and Student-t confidence interval of per-seed values."""
+    """Mean and Student-t confidence interval of per-seed values.
+
+    With one value there is no interval: `ci_low` and `ci_high` are the mean itself (so every
+    summary has the same numeric shape), and the tables print the mean alone.
+    """
     x = np.asarray(values, float)
+    if x.ndim != 1 or len(x) == 0:
+        raise ValueError("values must hold one number per seed, and at least one seed")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level ({level}) must be between 0 and 1")
     mean = float(x.mean())
     if len(x) < 2:
         return {"mean": mean, "ci_low": mean, "ci_high": mean}
@@ -114,6 +122,16 @@ def confidence_interval(values: list[float], level: float = 0.95) -> dict[str, f
 
 
 def summarize(per_seed: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
-    """Per agent and metric, the mean and 95% interval over seeds."""
+    """Per agent and metric, the mean and 95% interval over seeds: agent -> [a run per seed]."""
+    if not per_seed:
+        raise ValueError("per_seed holds no agent: run at least one seed (seeds must be at "
+                         "least 1)")
+    for agent, runs in per_seed.items():
+        if not runs:
+            raise ValueError(f"per_seed[{agent!r}] holds no run: seeds must be at least 1")
+        for run in runs:
+            missing = [m for m in METRICS if m not in run]
+            if missing:
+                raise ValueError(f"per_seed[{agent!r}]: a run lacks the metrics {missing}")
     return {agent: {m: confidence_interval([run[m] for run in runs]) for m in METRICS}
             for agent, runs in per_seed.items()}
