@@ -44,15 +44,51 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert decisions["greedy_a_minus_most_popular"] == pytest.approx(
         decisions["greedy_a_in_b"] - decisions["most_popular_in_b"])
     assert "decisions: rank agreement of worlds A and B" in printed
-    assert "## Decision fidelity" in (out / "report.md").read_text()
+    # every target's verdict is printed, with its figure and threshold, as report.md lists it
+    verdicts = [line for line in printed.splitlines() if line.startswith(("PASS: ", "FAIL: "))]
+    names = [line.split(" = ")[0].split(": ", 1)[1] for line in verdicts]
+    assert names[:3] == ["model MAA", "model first-prediction accuracy",
+                         "model ECE, teacher-forced"]
+    assert "synthetic AUC gap to the observable Bayes reference" in names
+    maa = report["predictors"]["model"]["maa"]
+    best = max(f["maa"] for n, f in report["predictors"].items() if n != "model")
+    assert f"model MAA = {maa:.4f} (target >= {best:.4f}" in verdicts[0]
+    assert verdicts[0].startswith("PASS" if maa >= best else "FAIL")
+    met = sum(line.startswith("PASS") for line in verdicts)
+    assert f"targets met: {met} of {len(verdicts)}" in printed
+    assert "reference: synthetic AUC gap to the true model" in printed
+    markdown = (out / "report.md").read_text()
+    assert all(f"- {line}" in markdown for line in verdicts)
+    assert "## Decision fidelity" in markdown
     assert {p.name for p in out.glob("*.png")} >= {"reliability.png", "outcome_mix.png"}
 
 
-def test_fidelity_refuses_bad_options(generated: Path, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["fidelity", "--train", str(generated), "--out", str(tmp_path / "r")]
-    assert main([*args, "--ensemble", "0"]) == 2
-    assert "--ensemble (0) must be at least 1" in capsys.readouterr().err
-    assert main([*args, "--test", str(generated / "log"), "--folds", "2"]) == 2
-    assert "--folds cross-fits on --train alone" in capsys.readouterr().err
-    assert not (tmp_path / "r").exists()
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--folds", "0"], "--folds (0) must be at least 1"),
+    (["--ensemble", "0"], "--ensemble (0) must be at least 1"),
+    (["--replicates", "0"], "--replicates (0) must be at least 1"),
+    (["--bayes-draws", "-1"], "--bayes-draws (-1) must be at least 0"),
+    (["--seed", "-5"], "--seed (-5) must be at least 0"),
+    (["--folds", "2", "--test", "."], "--folds cross-fits on --train alone"),
+    (["--train", "no-such-log.csv"], "--train (no-such-log.csv) does not exist"),
+    (["--test", "no-such-log.csv"], "--test (no-such-log.csv) does not exist"),
+])
+def test_fidelity_refuses_bad_options_before_any_work(
+        flags: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    # no --train: the default set would be generated and fitted, if the check came late
+    assert main(["fidelity", "--out", "r", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("musicgym fidelity: error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # no report folder, nothing generated
+
+
+def test_fidelity_refuses_a_file_as_out(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.md"
+    report.write_text("mine")
+    assert main(["fidelity", "--out", str(report)]) == 2
+    assert f"--out ({report}) is a file; name a folder" in capsys.readouterr().err
+    assert report.read_text() == "mine"

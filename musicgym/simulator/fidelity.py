@@ -163,7 +163,8 @@ def summarize(parts: list[HeldOutPredictions]) -> FidelityResult:
                                 h.sampled.ravel())
     real = metrics.rollout_stats(h.session, h.position, h.outcome)
     rollout = {"sim": sim, "real": real, "gaps": metrics.compare_rollouts(sim, real),
-               "replicates": replicates}
+               "replicates": replicates,
+               "teacher_forced_by_position": metrics.mean_by_position(h.position, pooled)}
     synthetic = None
     if h.truth is not None:
         synthetic = {"auc": metrics.roc_auc(pooled, skip2),

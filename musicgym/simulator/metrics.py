@@ -14,7 +14,7 @@ reference figures (always skip 0.415 / 0.545, repeat last 0.531 / 0.736).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 
 from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
 
@@ -190,8 +190,10 @@ def rollout_stats(session: np.ndarray, position: np.ndarray,
     `outcome` is the class of `schema.OUTCOMES` (0..3; skip_2 is class <= 1). Rows may come in
     any order. Returns arrays indexed by position 1..20 ("skip_rate_by_position", NaN where no
     rows; "rows_by_position"), the transitions "p_skip_after_skip" and "p_skip_after_listen",
-    "outcome_mix" (class name -> share), "mean_skips_per_session", "skips_per_session" (share of
-    sessions with 0..20 skips), and the "rows" and "sessions" counts.
+    "outcome_mix" (class name -> share) with "outcome_mix_se" (each share's standard error,
+    clustered by session: a session's outcomes move together), "mean_skips_per_session",
+    "skips_per_session" (share of sessions with 0..20 skips), and the "rows" and "sessions"
+    counts.
     """
     order = np.lexsort((position, session))
     session = np.asarray(session)[order]
@@ -207,6 +209,7 @@ def rollout_stats(session: np.ndarray, position: np.ndarray,
     starts = _starts(session)
     per_session = np.add.reduceat(skip.astype(np.intp), starts) if skip.size else np.zeros(0, int)
     mix = np.bincount(outcome, minlength=len(OUTCOMES)) / max(outcome.size, 1)
+    mix_se = _clustered_share_se(starts, outcome)
     dist = np.bincount(per_session, minlength=MAX_SESSION_LENGTH + 1) / max(starts.size, 1)
     return {
         "rows": int(outcome.size),
@@ -216,9 +219,36 @@ def rollout_stats(session: np.ndarray, position: np.ndarray,
         "p_skip_after_skip": _mean_or_nan(cur[prev]),
         "p_skip_after_listen": _mean_or_nan(cur[~prev]),
         "outcome_mix": dict(zip(OUTCOMES, mix.tolist(), strict=True)),
+        "outcome_mix_se": dict(zip(OUTCOMES, mix_se.tolist(), strict=True)),
         "mean_skips_per_session": _mean_or_nan(per_session),
         "skips_per_session": dist,
     }
+
+
+def mean_by_position(position: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean of `values` at each position 1..20 (NaN where no rows), e.g. teacher-forced P(skip_2).
+
+    Set beside the real and rolled-out skip rates, it tells a calibration error (this is off
+    too) from drift that the rollout's own sampled history builds up (this is on the real rate).
+    """
+    index = np.asarray(position, np.intp) - 1
+    rows = np.bincount(index, minlength=MAX_SESSION_LENGTH)[:MAX_SESSION_LENGTH]
+    total = np.bincount(index, np.asarray(values, float),
+                        minlength=MAX_SESSION_LENGTH)[:MAX_SESSION_LENGTH]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / rows
+
+
+def _clustered_share_se(starts: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """Standard error of each class's share of rows, sessions (runs at `starts`) as clusters."""
+    if starts.size < 2:
+        return np.full(len(OUTCOMES), np.nan)
+    counts = np.add.reduceat(np.eye(len(OUTCOMES))[outcome], starts)  # [sessions, classes]
+    rows = counts.sum(axis=1, keepdims=True)
+    share = counts.sum(axis=0) / rows.sum()
+    residual = counts - rows * share
+    n = starts.size
+    return np.sqrt(n / (n - 1) * (residual ** 2).sum(axis=0)) / rows.sum()
 
 
 def _mean_or_nan(values: np.ndarray) -> float:
@@ -248,3 +278,73 @@ def compare_rollouts(sim: dict, real: dict, min_rows: int = 30) -> dict[str, flo
                                           - real["mean_skips_per_session"]),
         "skips_per_session_tv": float(0.5 * np.abs(dist_sim - dist_real).sum()),
     }
+
+
+def simultaneous_z(tests: int, level: float = 0.05) -> float:
+    """The |z| that `tests` independent standard normal figures all stay within, w.p. 1 - level.
+
+    Sidak's correction: the largest of 20 gaps that are pure noise exceeds 1.96 standard errors
+    in 64% of samples, but exceeds `simultaneous_z(20)` (3.02) in only 5%.
+    """
+    if tests < 1:
+        raise ValueError(f"tests ({tests}) must be at least 1")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level ({level}) must be in (0, 1)")
+    per_test = 1.0 - (1.0 - level) ** (1.0 / tests)
+    return float(norm.ppf(1.0 - per_test / 2))
+
+
+def worst_gap(gap: np.ndarray, se: np.ndarray, tolerance: float,
+              level: float = 0.05) -> dict[str, float] | None:
+    """The gap furthest beyond what a faithful simulator may show, among the finite `gap`s.
+
+    Each gap's allowance is the larger of `tolerance` and `simultaneous_z` standard errors `se`
+    (sampling noise alone makes some of many gaps large when the logs are few). Returns the
+    worst gap by |gap| / allowance: its "index", "gap" (absolute), "allowance", "se", and
+    "z_crit"; None when no gap is finite.
+    """
+    gap, se = np.abs(np.asarray(gap, float)), np.asarray(se, float)
+    finite = np.flatnonzero(np.isfinite(gap))
+    if finite.size == 0:
+        return None
+    z_crit = simultaneous_z(finite.size, level)
+    allowance = np.maximum(tolerance, z_crit * np.nan_to_num(se[finite]))
+    worst = int(np.argmax(gap[finite] / allowance))
+    return {"index": int(finite[worst]), "gap": float(gap[finite][worst]),
+            "allowance": float(allowance[worst]), "se": float(np.nan_to_num(se[finite][worst])),
+            "z_crit": z_crit}
+
+
+def skip_rate_check(sim: dict, real: dict, tolerance: float = 0.03,
+                    min_rows: int = 30) -> dict[str, float] | None:
+    """`worst_gap` of the skip_2 rates by position, simulated against real `rollout_stats`.
+
+    Each position holds one row per session, so its rate is binomial; the standard error of the
+    gap adds the real and simulated rates' (binomial) variances. Positions where the real data
+    have fewer than `min_rows` rows are left out. "position" (1-based) and "real_rows" join the
+    result.
+    """
+    rows_real = np.asarray(real["rows_by_position"], float)
+    rows_sim = np.asarray(sim["rows_by_position"], float)
+    rate_real = np.asarray(real["skip_rate_by_position"], float)
+    rate_sim = np.asarray(sim["skip_rate_by_position"], float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.sqrt(rate_real * (1 - rate_real) / rows_real
+                     + rate_sim * (1 - rate_sim) / rows_sim)
+    gap = np.where(rows_real >= min_rows, rate_sim - rate_real, np.nan)
+    worst = worst_gap(gap, se, tolerance)
+    if worst is None:
+        return None
+    return {**worst, "position": worst["index"] + 1, "real_rows": int(rows_real[worst["index"]])}
+
+
+def outcome_mix_check(sim: dict, real: dict, tolerance: float = 0.02) -> dict | None:
+    """`worst_gap` of the four outcome shares, simulated against real (clustered errors).
+
+    "outcome" (the class name) joins the result.
+    """
+    gap = np.array([sim["outcome_mix"][k] - real["outcome_mix"][k] for k in OUTCOMES])
+    se_sim, se_real = (np.array([(s.get("outcome_mix_se") or {}).get(k, 0.0) or 0.0
+                                 for k in OUTCOMES]) for s in (sim, real))
+    worst = worst_gap(gap, np.sqrt(se_sim ** 2 + se_real ** 2), tolerance)
+    return None if worst is None else {**worst, "outcome": OUTCOMES[worst["index"]]}
