@@ -5,6 +5,10 @@ where in the gaps between tracks the proto-vector fell. These subclasses store t
 tracks' vectors (the env's `info["effective_action"]`) in the replay buffer instead of the
 proto-vectors, so the critic learns Q(state, track) on real tracks and the actor's gradient
 points toward tracks that were good, as in Wolpertinger training.
+
+Their `.load` is SB3's: it unpickles parts of the zip with cloudpickle, which can run any code,
+so load only zips you made or trust. A run folder's weights-only `policy.pt` loads safely with
+`agents.training.load_policy` (what `Recommender.load` uses).
 """
 
 from __future__ import annotations

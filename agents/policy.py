@@ -53,6 +53,8 @@ TUNED_HYPERPARAMETERS: dict[str, Any] = {
 recommending a random track while training, and the bilinear critic."""
 
 PRESETS = {"musicbox": MUSICBOX_HYPERPARAMETERS, "tuned": TUNED_HYPERPARAMETERS}
+NOISES = ("gaussian", "ou", "none")
+"""Exploration noise kinds of DDPG and TD3 (`make_agent`'s `noise`)."""
 
 
 class HistoryEncoder(BaseFeaturesExtractor):
@@ -337,6 +339,10 @@ def make_agent(algo: Literal["ddpg", "td3", "sac"], env: Any, preset: str = "tun
         raise ValueError(f"algo ({algo!r}) must be one of {tuple(ALGORITHMS)}")
     if preset not in PRESETS:
         raise ValueError(f"preset ({preset!r}) must be one of {tuple(PRESETS)}")
+    if noise not in NOISES:
+        raise ValueError(f"noise ({noise!r}) must be one of {NOISES}")
+    if not (np.isfinite(noise_sigma) and noise_sigma >= 0):
+        raise ValueError(f"noise_sigma ({noise_sigma}) must be a number >= 0")
     if isinstance(env, MusicRecVectorEnv):
         env = SB3VecEnv(env)
     layout = _layout_of(env)
@@ -364,21 +370,23 @@ def _noise(kind: str, size: int, sigma: float) -> Any:
     raise ValueError(f"noise ({kind!r}) must be 'gaussian', 'ou' or 'none'")
 
 
-def wolpertinger_tracks(model: OffPolicyAlgorithm, vec_env: Any, obs: np.ndarray,
-                        k: int) -> np.ndarray:
+def wolpertinger_tracks(model: OffPolicyAlgorithm | TD3Policy | SACPolicy, vec_env: Any,
+                        obs: np.ndarray, k: int) -> np.ndarray:
     """Tracks (catalog rows) [N, K] chosen by Wolpertinger refinement of the actor's slate.
 
     Slot by slot, the k unplayed catalog tracks nearest to the slot's proto-vector are each put
     in the slot (the earlier slots hold their chosen tracks, the later ones their protos) and
     scored by the first Q-head; the best one is kept. `vec_env` is a `MusicRecVectorEnv` (or
-    `MusicRecEnv`) whose sessions `obs` [N, size] describes.
+    `MusicRecEnv`) whose sessions `obs` [N, size] describes; `model` an SB3 model or its policy
+    (as `agents.training.load_policy` returns it).
     """
+    policy = getattr(model, "policy", model)
     decoder = vec_env.bundle.decoder
     n = len(obs)
-    action = model.predict(obs, deterministic=True)[0].reshape(n, -1, decoder.vectors.shape[1])
+    action = policy.predict(obs, deterministic=True)[0].reshape(n, -1, decoder.vectors.shape[1])
     allowed = vec_env.sessions.allowed()
     k = max(1, min(k, int(allowed.sum(axis=1).min()) - action.shape[1] + 1))
-    obs_t = model.policy.obs_to_tensor(obs)[0].repeat_interleave(k, dim=0)
+    obs_t = policy.obs_to_tensor(obs)[0].repeat_interleave(k, dim=0)
     chosen = np.empty(action.shape[:2], np.int64)
     rows = np.arange(n)
     sq = (decoder.vectors**2).sum(axis=1)
@@ -388,10 +396,79 @@ def wolpertinger_tracks(model: OffPolicyAlgorithm, vec_env: Any, obs: np.ndarray
         trial = np.repeat(action[:, None], k, axis=1)
         trial[:, :, j] = decoder.vectors[cand]
         with th.no_grad():
-            q = model.critic.q1_forward(obs_t, th.as_tensor(trial.reshape(n * k, -1),
+            q = policy.critic.q1_forward(obs_t, th.as_tensor(trial.reshape(n * k, -1),
                                                              device=obs_t.device))
         best = cand[rows, q.reshape(n, k).argmax(dim=1).cpu().numpy()]
         chosen[:, j] = best
         action[:, j] = decoder.vectors[best]
         allowed[rows, best] = False
     return decoder.rows[chosen]
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (
+    nn.ReLU, nn.Tanh, nn.ELU, nn.LeakyReLU, nn.GELU, nn.SiLU)}
+OPTIMIZERS: dict[str, type[th.optim.Optimizer]] = {cls.__name__: cls for cls in (
+    th.optim.Adam, th.optim.AdamW, th.optim.SGD, th.optim.RMSprop)}
+POLICIES: dict[str, type[TD3Policy | SACPolicy]] = {"RecPolicy": RecPolicy,
+                                                    "RecSACPolicy": RecSACPolicy}
+"""What `policy_description` may name: a description is data, never code to import."""
+
+
+def _box(space: spaces.Box) -> dict[str, Any]:
+    """A Box space as JSON: bounds as one number when they are uniform."""
+    def bound(values: np.ndarray) -> float | list[float]:
+        flat = values.astype(np.float64).ravel()
+        return float(flat[0]) if (flat == flat[0]).all() else flat.tolist()
+    return {"shape": list(space.shape), "dtype": str(space.dtype), "low": bound(space.low),
+            "high": bound(space.high)}
+
+
+def _unbox(data: dict[str, Any]) -> spaces.Box:
+    shape = tuple(int(n) for n in data["shape"])
+    dtype = np.dtype(data["dtype"])
+    if dtype.kind != "f":
+        raise ValueError(f"space dtype {dtype} is not a float type")
+    if len(shape) != 1 or not 0 < shape[0] <= 1 << 20:
+        raise ValueError(f"space shape {shape} is not a flat vector's")
+    low, high = (np.broadcast_to(np.asarray(data[k], dtype), shape) for k in ("low", "high"))
+    return spaces.Box(low.copy(), high.copy(), shape, dtype)
+
+
+def policy_description(policy: TD3Policy | SACPolicy) -> dict[str, Any]:
+    """The JSON description `rebuild_policy` makes the same (untrained) networks from.
+
+    Classes are recorded by name and must be among `POLICIES`, `ACTIVATIONS`, `OPTIMIZERS`.
+    """
+    name = type(policy).__name__
+    if POLICIES.get(name) is not type(policy):
+        raise ValueError(f"policy class {name} cannot be saved weights-only; use one of "
+                         f"{sorted(POLICIES)}")
+    params = dict(policy._get_constructor_parameters())
+    out = {"class": name, "observation_space": _box(params.pop("observation_space")),
+           "action_space": _box(params.pop("action_space"))}
+    params.pop("lr_schedule")
+    for key, known in (("activation_fn", ACTIVATIONS), ("optimizer_class", OPTIMIZERS)):
+        cls = params.pop(key)
+        if known.get(cls.__name__) is not cls:
+            raise ValueError(f"{key} {cls.__name__} cannot be saved weights-only; use one of "
+                             f"{sorted(known)}")
+        out[key] = cls.__name__
+    out["kwargs"] = params
+    return out
+
+
+def rebuild_policy(description: dict[str, Any]) -> TD3Policy | SACPolicy:
+    """A new policy on the CPU from `policy_description`'s output (load weights into it next).
+
+    :raises ValueError: when the description names an unknown class or wrong arguments
+    """
+    try:
+        cls = POLICIES[description["class"]]
+        kwargs = dict(description["kwargs"])
+        kwargs["activation_fn"] = ACTIVATIONS[description["activation_fn"]]
+        kwargs["optimizer_class"] = OPTIMIZERS[description["optimizer_class"]]
+        return cls(_unbox(description["observation_space"]),
+                   _unbox(description["action_space"]), lambda _: 0.0, **kwargs).to("cpu")
+    except Exception as err:  # noqa: BLE001 - any malformed JSON value: one located error
+        raise ValueError(f"the policy description does not rebuild a policy "
+                         f"({type(err).__name__}: {err})") from err

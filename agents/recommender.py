@@ -5,11 +5,13 @@
 
 History tracks the simulator never saw raise `UnknownTracksError` (naming them), or, with
 `unknown="skip"`, are left out of the history (and listed in `rec.last_skipped`).
+
+`Recommender.load` reads the run's weights-only `policy.pt` and `run.json`
+(`agents.training.load_policy`), never SB3's `model.zip`: loading a run folder cannot run code.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +19,26 @@ from typing import Any
 
 import numpy as np
 
-from agents.algorithms import algorithm_class
 from agents.catalogs import check_catalog
-from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES
+from agents.training import load_policy
+from musicgym.data.schema import CONTEXT_TYPES, MAX_SESSION_LENGTH, OUTCOMES
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.sessions import SessionBatch
 
+OUTCOME_NAMES = {**{o: o for o in OUTCOMES}, "skip_2": "skip_2_only", "skip_3": "skip_3_only"}
+"""Outcome names `recommend` accepts: `OUTCOMES`, and skip_2 / skip_3 for the *_only ones."""
+
 
 class UnknownTracksError(KeyError):
     """History tracks the recommender's simulator has never seen."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 @dataclass(frozen=True)
@@ -36,32 +48,53 @@ class ListeningContext:
     premium: bool = True
     shuffle: bool = False
     context_type: str = "user_collection"
+    """One of MSSD's `CONTEXT_TYPES`."""
     hour: int = 12
+    """Hour of the day, 0 to 23."""
     session_length: int = MAX_SESSION_LENGTH
+    """Tracks the session will hold, 1 to 20 (at least the history plus one is used)."""
+
+    def __post_init__(self) -> None:
+        for name in ("premium", "shuffle"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ValueError(f"{name} ({getattr(self, name)!r}) must be True or False")
+        if self.context_type not in CONTEXT_TYPES:
+            raise ValueError(f"context_type ({self.context_type!r}) must be one of "
+                             f"{CONTEXT_TYPES}")
+        if not _is_int(self.hour) or not 0 <= self.hour <= 23:
+            raise ValueError(f"hour ({self.hour!r}) must be an integer from 0 to 23")
+        if not _is_int(self.session_length) or not 1 <= self.session_length <= MAX_SESSION_LENGTH:
+            raise ValueError(f"session_length ({self.session_length!r}) must be an integer "
+                             f"from 1 to {MAX_SESSION_LENGTH}")
 
 
 class Recommender:
     """Recommends track ids from a listening history with a trained agent."""
 
     def __init__(self, model: Any, env_config: EnvConfig) -> None:
+        """Recommend with `model` (an SB3 model or policy) in the env of `env_config`."""
         self.model = model
+        self.policy = getattr(model, "policy", model)
         self.config = env_config
         self.bundle = load_bundle(env_config)
-        check_catalog(getattr(model, "policy", None), self.bundle.catalog)
+        check_catalog(self.policy, self.bundle.catalog)
         self._row = {tid: i for i, tid in enumerate(self.bundle.catalog.track_ids[:-1])}
         self.last_skipped: list[str] = []
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Recommender:
-        """Load the agent and env config saved by `musicgym train` in `run_dir`."""
-        run_dir = Path(run_dir)
-        path = run_dir / "run.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{run_dir}: no run.json; pass a run folder written by "
-                                    "`musicgym train`")
-        run = json.loads(path.read_text())
-        model = algorithm_class(run["algo"]).load(run_dir / "model.zip", device="cpu")
-        return cls(model, EnvConfig.from_kwargs(**run["env"]))
+        """Load the policy and env config saved by `musicgym train` in `run_dir`.
+
+        Reads the weights-only `policy.pt` and `run.json`, never `model.zip` (SB3's own
+        `.load` of a zip unpickles code: use it only on files you trust).
+        """
+        record, policy = load_policy(Path(run_dir))
+        try:
+            env_config = EnvConfig.from_kwargs(**record["env"])
+        except TypeError as err:
+            raise ValueError(f"{Path(run_dir) / 'run.json'}: its env config does not fit this "
+                             f"musicgym ({err}); train the agent again") from None
+        return cls(policy, env_config)
 
     def _rows(self, history: Sequence[str], unknown: str) -> tuple[list[int], list[int]]:
         known = [i for i, t in enumerate(history) if t in self._row]
@@ -90,22 +123,34 @@ class Recommender:
     def recommend(self, history: Sequence[str], outcomes: Sequence[str] | None = None,
                   context: ListeningContext | None = None, k: int = 10,
                   unknown: str = "error") -> list[str]:
-        """The k track ids the agent recommends next, best first, none from the history."""
-        if k < 1:
-            raise ValueError(f"k ({k}) must be at least 1")
+        """The k track ids the agent recommends next, best first, none from the history.
+
+        :param history: track ids heard, oldest first (a list, not one string)
+        :param outcomes: one outcome name per history track (`OUTCOME_NAMES`); default: all
+            not_skipped
+        :param context: the listening context (default: `ListeningContext()`)
+        :param k: how many tracks, an integer >= 1
+        :param unknown: history tracks the simulator never saw: "error" or "skip" them
+        """
+        if not _is_int(k) or k < 1:
+            raise ValueError(f"k ({k!r}) must be an integer >= 1")
         if unknown not in ("error", "skip"):
             raise ValueError(f"unknown ({unknown!r}) must be 'error' or 'skip'")
-        outcomes = list(outcomes) if outcomes is not None else ["not_skipped"] * len(history)
+        if context is not None and not isinstance(context, ListeningContext):
+            raise ValueError(f"context ({context!r}) must be a ListeningContext")
+        history = _names("history", history, "track ids")
+        outcomes = (_names("outcomes", outcomes, "outcome names") if outcomes is not None
+                    else ["not_skipped"] * len(history))
         if len(outcomes) != len(history):
             raise ValueError(f"outcomes has {len(outcomes)} entries for {len(history)} history "
                              "tracks; give one per track or none")
-        bad = [o for o in outcomes if o not in OUTCOMES]
+        bad = [o for o in outcomes if o not in OUTCOME_NAMES]
         if bad:
-            raise ValueError(f"outcome {bad[0]!r} is not one of {OUTCOMES}")
-        rows, kept = self._rows(list(history), unknown)
-        codes = np.array([OUTCOMES.index(outcomes[i]) for i in kept], np.int64)
+            raise ValueError(f"outcome {bad[0]!r} is not one of {tuple(OUTCOME_NAMES)}")
+        rows, kept = self._rows(history, unknown)
+        codes = np.array([OUTCOMES.index(OUTCOME_NAMES[outcomes[i]]) for i in kept], np.int64)
         obs = self._observation(rows, codes, context or ListeningContext())
-        action, _ = self.model.predict(obs, deterministic=True)
+        action, _ = self.policy.predict(obs, deterministic=True)
         protos = np.asarray(action, np.float32).reshape(-1, self.bundle.catalog.dim)
         return self._rank(protos, set(rows), k)
 
@@ -127,3 +172,16 @@ class Recommender:
                 if len(picked) == limit:
                     break
         return self.bundle.catalog.track_ids[picked].tolist()
+
+
+def _names(argument: str, values: Any, what: str) -> list[str]:
+    """`values` as a list of strings; a bare string (read letter by letter otherwise) fails."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise ValueError(f"{argument} must be a list of {what}, not {type(values).__name__} "
+                         f"{values!r:.60}" + ("; wrap a single one in a list" if
+                                              isinstance(values, str) else ""))
+    values = list(values)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"{argument}[{i}] ({value!r}) must be a string")
+    return values

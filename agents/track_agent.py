@@ -72,7 +72,8 @@ class PolicyAgent(TrackAgent):
 
     Its proto-vectors are decoded by the env's decoder.
 
-    :param model: a trained DDPG, TD3 or SAC model (deterministic actions)
+    :param model: a trained DDPG, TD3 or SAC model, or its policy (as
+        `agents.training.load_policy` returns it from a run folder); actions are deterministic
     :param wolpertinger_k: when above 0, refine each slot among its k nearest tracks with the
         critic (`wolpertinger_tracks`) instead of decoding
     """
@@ -85,7 +86,7 @@ class PolicyAgent(TrackAgent):
     def select(self, vec_env: SessionEnv, obs: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
         """The model's slate for each session."""
-        check_catalog(self.model.policy, vec_env.bundle.catalog)
+        check_catalog(getattr(self.model, "policy", self.model), vec_env.bundle.catalog)
         if self.wolpertinger_k > 0:
             return wolpertinger_tracks(self.model, vec_env, obs, self.wolpertinger_k)
         protos = self.model.predict(obs, deterministic=True)[0]

@@ -1,15 +1,29 @@
 """Train an SB3 agent on MusicRec-v0 (`agents.benchmark` then judges it in several worlds).
 
-A run folder `runs/{env_id}__{exp_name}__{seed}__{time}/` holds `model.zip` (SB3), `run.json`
-(the env and training configs, to rebuild both, and the catalog's checksum), `tensorboard/`,
-`checkpoints/`, `eval/` (periodic evaluation on validation sessions) and `results.*`.
+A run folder `runs/{env_id}__{exp_name}__{seed}__{time}/` holds:
+
+- `policy.pt`: the final policy's weights, a torch state dict of tensors only. This is what
+  `load_policy`, `Recommender.load` and `musicgym recommend` load.
+- `run.json`: the env and training configs, the policy's class, arguments and spaces, the
+  catalog's checksum and `policy.pt`'s sha256.
+- `model.zip`: the final SB3 model with its optimizers, to continue training (`resume`).
+- `eval/`: `evaluations.npz` (the validation reward during training) and `best_model.zip` (the
+  SB3 model of the best evaluation).
+- `tensorboard/`: training curves (`tensorboard --logdir RUN/tensorboard`).
+- `checkpoints/`: periodic SB3 models, only with `checkpoint_freq` (default: none).
+- `results.*`: the benchmark that `musicgym train` runs after training.
+
+Loading `policy.pt` with `run.json` cannot run code: the weights are read with
+`torch.load(weights_only=True)` after their checksum is verified, and the networks are rebuilt
+from JSON. SB3's own `.load` of a zip unpickles some fields with cloudpickle, which can run
+any code: use it (and `resume`) only on run folders you made or trust.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,14 +32,25 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback,
 from stable_baselines3.common.vec_env import VecMonitor
 from tqdm.auto import tqdm
 
-from agents.algorithms import algorithm_class
-from agents.policy import make_agent
+from agents.algorithms import ALGORITHMS, algorithm_class
+from agents.policy import NOISES, PRESETS, make_agent, policy_description, rebuild_policy
 from agents.vec_env import SB3VecEnv
-from musicgym.artifacts import atomic_path, write_text
+from musicgym.artifacts import (
+    CorruptArtifactError,
+    atomic_path,
+    file_sha256,
+    read_json,
+    verify_files,
+    write_json,
+)
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 from musicgym.threads import training_numerics
 from musicgym.version import __version__
+
+POLICY_FILE = "policy.pt"
+RUN_FORMAT = 2
+"""Version of `run.json`; 1 (no `policy.pt`) could only be loaded by unpickling model.zip."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +59,7 @@ class TrainConfig:
 
     algo: Literal["ddpg", "td3", "sac"] = "ddpg"
     preset: Literal["tuned", "musicbox"] = "tuned"
-    noise: Literal["gaussian", "ou"] = "gaussian"
+    noise: Literal["gaussian", "ou", "none"] = "gaussian"
     noise_sigma: float = 0.2
     timesteps: int = 240_000
     num_envs: int = 32
@@ -43,8 +68,10 @@ class TrainConfig:
     sample 32 envs x 240k steps beat 8 envs x 60k by about 0.08 listened rate in the same
     wall time (NOTES.md)."""
     eval_freq: int = 20_000
+    """Steps between evaluations on validation sessions (printed, and the best model kept)."""
     eval_episodes: int = 64
-    checkpoint_freq: int = 40_000
+    checkpoint_freq: int = 0
+    """Steps between SB3 checkpoints in `checkpoints/` (several MB each); 0: none."""
     runs_dir: Path = Path("runs")
     exp_name: str = "ddpg"
     seed: int = 0
@@ -54,13 +81,29 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         algorithm_class(self.algo)
-        for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "checkpoint_freq"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset ({self.preset!r}) must be one of {tuple(PRESETS)}")
+        if self.noise not in NOISES:
+            raise ValueError(f"noise ({self.noise!r}) must be one of {NOISES}")
+        if not (math.isfinite(self.noise_sigma) and self.noise_sigma >= 0):
+            raise ValueError(f"noise_sigma ({self.noise_sigma}) must be a number >= 0")
+        for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "torch_threads"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("checkpoint_freq", self.checkpoint_freq, 0)
+        _check_int("seed", self.seed, 0)
+        name = self.exp_name
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"exp_name ({name!r}) becomes part of a folder name: give a "
+                             "non-empty name without '/' or '\\' that does not start with '.'")
 
 
-class TqdmCallback(BaseCallback):
-    """A tqdm progress bar over environment steps, with the latest mean reward."""
+def _check_int(name: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} ({value!r}) must be an integer >= {least}")
+
+
+class TrainingProgress(BaseCallback):
+    """A tqdm progress bar over environment steps, with the latest evaluation as its postfix."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
         super().__init__()
@@ -72,6 +115,24 @@ class TqdmCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         self.bar.close()
+
+
+class EvaluationReport(BaseCallback):
+    """After each evaluation, a line with the mean validation reward (and the bar's postfix).
+
+    Runs as `EvalCallback(callback_after_eval=...)`, whose results it reads as `parent`.
+    """
+
+    def __init__(self, progress: TrainingProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def _on_step(self) -> bool:
+        last, best = self.parent.last_mean_reward, self.parent.best_mean_reward
+        self.progress.bar.set_postfix({"eval": f"{last:.3f}", "best": f"{best:.3f}"})
+        tqdm.write(f"evaluation at step {self.num_timesteps:,}: mean session reward {last:.3f} "
+                   f"on validation sessions (best {best:.3f})")
+        return True
 
 
 def run_folder(config: TrainConfig) -> Path:
@@ -97,46 +158,141 @@ def save_model(model: BaseAlgorithm, path: Path) -> None:
         model.save(stream)
 
 
-def train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
-    """Train an agent on training sessions, evaluating on validation sessions; save the run."""
+def train(config: TrainConfig, env_config: EnvConfig,
+          resume_from: str | Path | None = None) -> tuple[BaseAlgorithm, Path]:
+    """Train an agent on training sessions, evaluating on validation sessions; save the run.
+
+    :param resume_from: an SB3 model.zip to continue training instead of a new agent (SB3
+        unpickles parts of it: only a file you trust)
+    """
     with training_numerics(config.torch_threads):
-        return _train(config, env_config)
+        return _train(config, env_config, resume_from)
 
 
-def _train(config: TrainConfig, env_config: EnvConfig) -> tuple[BaseAlgorithm, Path]:
-    run = run_folder(config)
+def _train(config: TrainConfig, env_config: EnvConfig,
+           resume_from: str | Path | None) -> tuple[BaseAlgorithm, Path]:
     env_config = replace(env_config, sessions="train")
     # VecMonitor records episode returns for the logs and for EvalCallback
     venv = VecMonitor(SB3VecEnv.make(config.num_envs, **asdict(env_config)))
     venv.seed(config.seed)
     eval_env = VecMonitor(SB3VecEnv.make(config.num_envs,
                                          **asdict(replace(env_config, sessions="validation"))))
-    model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
-                       noise_sigma=config.noise_sigma, seed=config.seed)
+    if resume_from is None:
+        model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
+                           noise_sigma=config.noise_sigma, seed=config.seed)
+    else:
+        model = algorithm_class(config.algo).load(resume_from, env=venv)
+    run = run_folder(config)  # only once everything it needs has been built
     model.tensorboard_log = str(run / "tensorboard")
-    per_env = max(config.num_envs, 1)
-    callbacks = [
-        TqdmCallback(config.timesteps, config.progress),
+    per_env = config.num_envs
+    progress = TrainingProgress(config.timesteps, config.progress)
+    callbacks: list[BaseCallback] = [
+        progress,
         EvalCallback(eval_env, eval_freq=max(config.eval_freq // per_env, 1),
                      n_eval_episodes=config.eval_episodes, log_path=str(run / "eval"),
-                     best_model_save_path=str(run / "eval"), verbose=0),
-        CheckpointCallback(max(config.checkpoint_freq // per_env, 1), str(run / "checkpoints"),
-                           name_prefix=config.algo),
+                     best_model_save_path=str(run / "eval"), verbose=0,
+                     callback_after_eval=EvaluationReport(progress)),
     ]
-    model.learn(config.timesteps, callback=callbacks)
+    if config.checkpoint_freq > 0:
+        callbacks.append(CheckpointCallback(max(config.checkpoint_freq // per_env, 1),
+                                            str(run / "checkpoints"), name_prefix=config.algo))
+    model.learn(config.timesteps, callback=callbacks,
+                reset_num_timesteps=resume_from is None)
     save_model(model, run / "model.zip")
-    write_run_record(run, config.algo, env_config, asdict(config),
-                     model.policy.catalog_checksum)
+    write_run_files(run, model, env_config, asdict(config))
     return model, run
 
 
-def write_run_record(run: Path, algo: str, env_config: EnvConfig,
-                     train_settings: dict[str, Any], catalog_checksum: str | None) -> None:
-    """Write `run.json`: what `Recommender.load` needs to rebuild the agent and its env."""
-    record = {"algo": algo, "env": _jsonable(asdict(env_config)),
-              "train": _jsonable(train_settings), "catalog_checksum": catalog_checksum,
+def resume(run_dir: str | Path, timesteps: int, **changes: Any) -> tuple[BaseAlgorithm, Path]:
+    """Continue training the run in `run_dir` for `timesteps` steps, into a new run folder.
+
+    Reads `run_dir`'s configs and its SB3 `model.zip`: SB3 unpickles parts of that file, which
+    can run code, so resume only runs you made or trust.
+
+    :param changes: `TrainConfig` fields to change (num_envs, eval_freq, runs_dir, ...)
+    """
+    run_dir = Path(run_dir)
+    record = read_run_record(run_dir)
+    known = {f.name for f in fields(TrainConfig)}
+    settings = {k: v for k, v in record["train"].items() if k in known}
+    settings.update({"runs_dir": Path(settings.get("runs_dir", "runs")),
+                     "timesteps": timesteps, **changes})
+    env_config = EnvConfig.from_kwargs(**record["env"])
+    return train(TrainConfig(**settings), env_config, resume_from=run_dir / "model.zip")
+
+
+def write_run_files(run: Path, model: BaseAlgorithm, env_config: EnvConfig,
+                    train_settings: dict[str, Any]) -> None:
+    """Write `policy.pt` (weights only) and `run.json`, what `load_policy` reads."""
+    import torch
+
+    policy = model.policy
+    state = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items()}
+    with atomic_path(run / POLICY_FILE) as tmp:
+        torch.save(state, tmp)
+    algo = next(name for name, cls in ALGORITHMS.items() if isinstance(model, cls))
+    record = {"format_version": RUN_FORMAT, "algo": algo, "env": _jsonable(asdict(env_config)),
+              "train": _jsonable(train_settings), "policy": policy_description(policy),
+              "catalog_checksum": getattr(policy, "catalog_checksum", None),
+              "files": {POLICY_FILE: file_sha256(run / POLICY_FILE)},
               "musicgym_version": __version__}
-    write_text(run / "run.json", json.dumps(record, indent=2, sort_keys=True))
+    write_json(run / "run.json", record)
+
+
+def read_run_record(run_dir: str | Path) -> dict[str, Any]:
+    """The `run.json` of a run folder, with errors that name the file and the fix."""
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder; pass a folder written by "
+                                "`musicgym train` (it prints it)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no run.json; pass a run folder written by "
+                                "`musicgym train`")
+    record = read_json(path)
+    if not isinstance(record, dict) or record.get("format_version") != RUN_FORMAT:
+        found = record.get("format_version", 1) if isinstance(record, dict) else None
+        raise ValueError(f"{path}: run format {found}, this musicgym reads format {RUN_FORMAT} "
+                         f"(a weights-only {POLICY_FILE}); older runs hold only SB3's "
+                         "model.zip, which musicgym does not load because unpickling it can "
+                         "run code: train the agent again with `musicgym train`")
+    for key in ("algo", "env", "train", "policy", "files"):
+        if not isinstance(record.get(key), str if key == "algo" else dict):
+            raise ValueError(f"{path}: the entry {key!r} is missing or malformed; the run "
+                             "folder is damaged: copy it again or train again")
+    return record
+
+
+def load_policy(run_dir: str | Path) -> tuple[dict[str, Any], Any]:
+    """The `run.json` record and the trained policy of a run folder, on the CPU.
+
+    Nothing here runs code from the folder: `policy.pt` is checked against the sha256 in
+    `run.json`, read with `torch.load(weights_only=True)`, and loaded into networks rebuilt
+    from `run.json`'s description. `model.zip` is not read.
+    """
+    import torch
+
+    run_dir = Path(run_dir)
+    record = read_run_record(run_dir)
+    fix = "the run folder is damaged or was edited: copy it again or train again"
+    verify_files(run_dir, {POLICY_FILE: record["files"].get(POLICY_FILE, "")}, fix)
+    path = run_dir / POLICY_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types; its hints are unsafe
+        raise CorruptArtifactError(f"{path}: not a readable weights file "
+                                   f"({type(err).__name__}); {fix}") from None
+    try:
+        policy = rebuild_policy(record["policy"])
+    except ValueError as err:
+        raise ValueError(f"{run_dir / 'run.json'}: {err}; {fix}") from None
+    try:
+        policy.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise CorruptArtifactError(f"{path}: the weights do not fit the networks described in "
+                                   f"run.json ({str(err).splitlines()[0]}); {fix}") from None
+    policy.set_training_mode(False)
+    return record, policy
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from dataclasses import asdict
@@ -15,9 +16,9 @@ import torch
 from agents.baselines import RandomAgent
 from agents.benchmark import benchmark_run, collect, evaluation_configs, transfer_gap
 from agents.evaluation import METRICS, confidence_interval, evaluate, summarize
-from agents.recommender import Recommender, UnknownTracksError
+from agents.recommender import ListeningContext, Recommender, UnknownTracksError
 from agents.results import write_results
-from agents.training import TrainConfig, train
+from agents.training import TrainConfig, resume, train
 from musicgym.cli import main
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv
@@ -37,10 +38,12 @@ def run(tmp_path_factory: pytest.TempPathFactory):
 def test_run_folder_holds_model_config_logs_and_checkpoints(run) -> None:
     _, folder = run
     assert folder.name.startswith("MusicRec-v0__ddpg__0__")
-    assert (folder / "model.zip").is_file()
+    assert (folder / "model.zip").is_file() and (folder / "policy.pt").is_file()
     record = json.loads((folder / "run.json").read_text())
     assert record["algo"] == "ddpg" and record["env"]["sessions"] == "train"
     assert record["env"]["world"] == "A" and len(record["catalog_checksum"]) == 64
+    assert record["policy"]["class"] == "RecPolicy" and record["format_version"] == 2
+    assert (folder / "eval" / "best_model.zip").is_file()
     assert any((folder / "tensorboard").rglob("events.out.tfevents*"))
     assert list((folder / "checkpoints").glob("*.zip"))
     assert (folder / "eval" / "evaluations.npz").is_file()
@@ -152,11 +155,81 @@ def test_recommender_unknown_tracks(run, capsys: pytest.CaptureFixture) -> None:
     assert len(capsys.readouterr().out.split()) == 3
 
 
+def test_recommender_validates_its_arguments(run, capsys: pytest.CaptureFixture) -> None:
+    _, folder = run
+    rec = Recommender.load(folder)
+    known = [str(t) for t in rec.bundle.catalog.track_ids[rec.bundle.decoder.rows[:3]]]
+    with pytest.raises(ValueError, match="history must be a list of track ids, not str"):
+        rec.recommend(known[0])  # once read one letter at a time
+    with pytest.raises(ValueError, match=r"history\[1\] \(5\) must be a string"):
+        rec.recommend([known[0], 5])
+    with pytest.raises(ValueError, match="outcomes must be a list of outcome names"):
+        rec.recommend(known[:1], "skip_1")
+    for k in (2.5, 0, True, "3"):
+        with pytest.raises(ValueError, match=r"^k \("):
+            rec.recommend(known, k=k)
+    with pytest.raises(ValueError, match=r"^hour \(99\)"):
+        rec.recommend(known, context=ListeningContext(hour=99))
+    with pytest.raises(ValueError, match="context .* must be a ListeningContext"):
+        rec.recommend(known, context={"hour": 3})
+    evening = ListeningContext(context_type="radio", hour=21, session_length=12)
+    assert len(rec.recommend(known, context=evening, k=4)) == 4
+    # skip_2 and skip_3 are the short names of skip_2_only and skip_3_only
+    assert (rec.recommend(known, ["skip_2", "skip_3", "skip_1"], k=5)
+            == rec.recommend(known, ["skip_2_only", "skip_3_only", "skip_1"], k=5))
+    assert main(["recommend", "--model", str(folder), "--history", *known, "--outcomes",
+                 "skip_2", "skip_3", "not_skipped", "--k", "2"]) == 0
+    assert len(capsys.readouterr().out.split()) == 2
+
+
+def test_resume_continues_training_into_a_new_run(run, tmp_path: Path) -> None:
+    model, folder = run
+    resumed, new = resume(folder, timesteps=80, runs_dir=tmp_path, eval_freq=10_000)
+    assert new.parent == tmp_path and (new / "policy.pt").is_file()
+    assert resumed.num_timesteps == model.num_timesteps + 80
+    record = json.loads((new / "run.json").read_text())
+    assert record["train"]["timesteps"] == 80 and record["env"]["world"] == "A"
+    assert len(Recommender.load(new).recommend(["x"], unknown="skip", k=3)) == 3
+
+
+def test_cli_train_says_what_it_does_and_where_everything_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import agents.benchmark
+
+    def judged(agents, env_config, rounds, seed, **options):
+        """The benchmark is tested above: here only what the command prints around it."""
+        return {world: {name: dict.fromkeys(METRICS, 0.5) for name in (*agents, "random")}
+                for world in ("train_world", "held_out_world")}
+
+    monkeypatch.setattr(agents.benchmark, "benchmark_run", judged)
+    runs = tmp_path / "runs"
+    assert main(["train", "--timesteps", "160", "--num-envs", "4", "--eval-freq", "80",
+                 "--ensemble", "1", "--uncertainty-penalty", "0", "--rounds", "1",
+                 "--runs-dir", str(runs), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    (run,) = runs.iterdir()
+    for said in ("data: the synthetic default set", "simulator: world A", "done in",
+                 "evaluation at step 80: mean session reward", f"run folder: {run}",
+                 str(run / "results.md"), str(run / "results.png"),
+                 f"tensorboard --logdir {run / 'tensorboard'}", str(run / "policy.pt"),
+                 str(run / "eval" / "best_model.zip"), "from agents.training import resume"):
+        assert said in out, said
+    assert out.index("simulator: world A") < out.index("evaluation at step 80")
+    assert (run / "results.md").is_file() and (run / "results.png").is_file()
+    assert not (run / "checkpoints").exists()  # none by default: final and best only
+    command = next(line.strip() for line in out.splitlines()
+                   if line.strip().startswith("musicgym recommend"))
+    argv = shlex.split(command)
+    assert argv[argv.index("--history") + 1].startswith("t_")
+    assert main(argv[1:]) == 0  # the printed command runs as it is
+    assert len(capsys.readouterr().out.split()) == 10
+
+
 @pytest.mark.slow
 def test_ddpg_learns_to_beat_random(tmp_path: Path) -> None:
     """On the synthetic default set, some tracks suit users far better: DDPG must find them."""
     config = TrainConfig(timesteps=3_000, num_envs=8, eval_freq=10_000, eval_episodes=4,
-                         checkpoint_freq=10_000, runs_dir=tmp_path, progress=False)
+                         runs_dir=tmp_path, progress=False)
     model, _ = train(config, EnvConfig(world="A"))
     results = benchmark_run({"ddpg": model}, EnvConfig(world="A"), rounds=1, seed=1,
                             num_envs=64)["train_world"]

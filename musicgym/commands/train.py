@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import shlex
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+
+def _number(kind: type, least: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: a `kind` number >= `least`, with an error that names the rule."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(value) and value >= least):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+    return parse
+
+
+positive_int = _number(int, 1, "an integer >= 1")
+nonnegative_int = _number(int, 0, "an integer >= 0")
+nonnegative_float = _number(float, 0.0, "a number >= 0")
 
 
 def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="MSSD log or prepared dataset (default: the synthetic default set)")
-    parser.add_argument("--slate-size", type=int, default=1, help="tracks recommended per step")
+    parser.add_argument("--slate-size", type=positive_int, default=1,
+                        help="tracks recommended per step")
     parser.add_argument("--reward", choices=("listened", "listen", "not_skipped"),
                         default="listened",
                         help="reward per track: listened (1 when skip_2 is false) or listen "
                              "(0, 1/3, 2/3, 1 by how far it played); not_skipped is the "
                              "deprecated name of listened")
-    parser.add_argument("--min-plays", type=int, default=5,
+    parser.add_argument("--min-plays", type=positive_int, default=5,
                         help="training plays a track needs to be recommendable")
     parser.add_argument("--decoding", choices=("dot", "nearest"), default="dot",
                         help="how the env turns proto-vectors into tracks: highest dot product "
@@ -25,10 +51,10 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the world the agent trains in: user models fitted on half A or B "
                              "of the training sessions (the other half's world then judges it "
                              "as the held-out world), or on all of them (no held-out world)")
-    parser.add_argument("--ensemble", type=int, default=3,
+    parser.add_argument("--ensemble", type=positive_int, default=3,
                         help="user models in the training world, fitted on bootstrap "
                              "resamples; each episode's user is one of them (1: one fit)")
-    parser.add_argument("--uncertainty-penalty", type=float, default=1.0,
+    parser.add_argument("--uncertainty-penalty", type=nonnegative_float, default=1.0,
                         help="reward minus this times the ensemble's disagreement about each "
                              "recommended track (MOPO); with --ensemble 3 it halved DDPG's "
                              "train-minus-held-out gap on the real sample (NOTES.md)")
@@ -45,15 +71,23 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                              "(musicbox)")
     parser.add_argument("--noise", choices=("gaussian", "ou"), default="gaussian",
                         help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
-    parser.add_argument("--noise-sigma", type=float, default=0.2, help="exploration noise scale")
-    parser.add_argument("--timesteps", type=int, default=240_000,
+    parser.add_argument("--noise-sigma", type=nonnegative_float, default=0.2,
+                        help="exploration noise scale")
+    parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
-    parser.add_argument("--num-envs", type=int, default=32,
+    parser.add_argument("--num-envs", type=positive_int, default=32,
                         help="sessions stepped together (one gradient step per vector step)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="where run folders are created")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=positive_int, default=2,
                         help="benchmark passes over every held-out test session per agent")
+    parser.add_argument("--eval-freq", type=positive_int, default=20_000,
+                        help="steps between evaluations on validation sessions (printed; the "
+                             "best evaluated model is kept as eval/best_model.zip)")
+    parser.add_argument("--checkpoints", type=nonnegative_int, default=0,
+                        help="SB3 checkpoints to keep, evenly spaced over training, in "
+                             "checkpoints/ (several MB each); the final model and the best "
+                             "evaluated one are always kept")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -61,7 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `musicgym train`."""
     _env_arguments(parser)
     _train_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the agent and the envs")
+    parser.add_argument("--seed", type=nonnegative_int, default=0,
+                        help="seed of the agent and the envs")
     parser.add_argument("--exp-name", default=None, help="run name part (default: the algo)")
 
 
@@ -72,9 +107,11 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
                     min_plays=args.min_plays, decoding=args.decoding, world=args.world,
                     ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty)
+    checkpoint_freq = math.ceil(args.timesteps / args.checkpoints) if args.checkpoints else 0
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, timesteps=args.timesteps,
-                        num_envs=args.num_envs, runs_dir=runs_dir,
+                        num_envs=args.num_envs, eval_freq=args.eval_freq,
+                        checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
                         progress=not args.no_progress)
     return train, env
@@ -86,6 +123,52 @@ def _summary(per_seed: dict[str, dict[str, list]]) -> dict:
     return {world: summarize(agents) for world, agents in per_seed.items()}
 
 
+def _check_paths(args: argparse.Namespace, out: Path) -> None:
+    """Refuse missing inputs and an output folder that is a file, before any work."""
+    for flag, path in (("--data", args.data), ("--test", args.test)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} {path}: no such file or folder; pass an MSSD log, "
+                                    "a prepared dataset or a folder written by `musicgym "
+                                    "generate`")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file; pass a folder for the runs")
+
+
+@contextmanager
+def _stage(what: str) -> Iterator[list[str]]:
+    """Say what starts, then how long it took (and any notes the block appended)."""
+    print(f"{what} ...", flush=True)
+    start = time.perf_counter()
+    notes: list[str] = []
+    yield notes
+    print(f"  done in {time.perf_counter() - start:.1f} s" + "".join(f"; {n}" for n in notes),
+          flush=True)
+
+
+def _prepare(env_config: Any) -> None:
+    """Make the data and the training world ready, one line per stage, with times."""
+    from dataclasses import replace
+
+    from musicgym.data.cache import cache_dir
+    from musicgym.datasets import load_dataset
+    from musicgym.envs.bundle import load_bundle
+
+    data = env_config.data
+    if data is None:
+        from musicgym.synthetic.default import default_synthetic_dir
+
+        with _stage("data: the synthetic default set (generated on first use, then cached)"):
+            data = default_synthetic_dir()
+    with _stage(f"data: reading {data} (prepared once, then cached in {cache_dir()})") as notes:
+        dataset = load_dataset(env_config.data)
+        notes.append(f"{dataset.manifest.get('sessions', '?')} sessions")
+    members = f", an ensemble of {env_config.ensemble}" if env_config.ensemble > 1 else ""
+    with _stage(f"simulator: world {env_config.world}{members}, its catalog and sessions: "
+                f"fitted on first use, then loaded from {cache_dir()}"):
+        load_bundle(replace(env_config, sessions="train"))
+        load_bundle(replace(env_config, sessions="validation"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, save the run, and print the agent against the baselines in every world."""
     from agents.benchmark import benchmark_run, collect, headline
@@ -93,8 +176,10 @@ def run(args: argparse.Namespace) -> int:
     from agents.training import train
 
     train_config, env_config = _configs(args, args.seed, args.runs_dir)
+    _check_paths(args, args.runs_dir)
+    _prepare(env_config)
     model, folder = train(train_config, env_config)
-    print(f"saved {folder}/model.zip; TensorBoard: tensorboard --logdir {folder}/tensorboard")
+    print(f"saved the run in {folder}; judging it on held-out test sessions ...", flush=True)
     per_seed: dict[str, dict[str, list]] = {}
     collect(per_seed, benchmark_run({args.algo: model}, env_config, args.rounds, args.seed,
                                     test_data=args.test))
@@ -103,14 +188,62 @@ def run(args: argparse.Namespace) -> int:
     print(write_results(folder, summary, {"seeds": [args.seed], "rounds": args.rounds,
                                           "world": args.world, "test": str(args.test)}))
     print(headline(summary, args.algo))
+    print(_where(folder, env_config, args.test, args.timesteps))
     return 0
+
+
+def _where(folder: Path, env_config: Any, test: Path | None, timesteps: int) -> str:
+    """Where the run's files are, which model loads, how to resume, and a command to try it."""
+    best = folder / "eval" / "best_model.zip"
+    resume = (f"from agents.training import resume; "
+              f"resume({json.dumps(str(folder))}, timesteps={timesteps})")
+    lines = [
+        "", f"run folder: {folder}",
+        f"  results:     {folder / 'results.md'} and {folder / 'results.png'}",
+        f"  TensorBoard: tensorboard --logdir {shlex.quote(str(folder / 'tensorboard'))}",
+        f"  the model:   {folder / 'policy.pt'} with run.json, the final policy (weights only): "
+        "what `musicgym recommend` and Recommender.load read",
+        f"  SB3 copies:  {folder / 'model.zip'} (final)"
+        + (f" and {best} (best validation reward)" if best.is_file() else ""),
+        "  continue training from model.zip (SB3 unpickles it: only runs you trust):",
+        f"    python -c {shlex.quote(resume)}",
+        "try it on a held-out session's opening tracks:",
+        f"  {recommend_command(folder, env_config, test)}",
+    ]
+    return "\n".join(lines)
+
+
+def recommend_command(folder: Path, env_config: Any, test: Path | None, tracks: int = 3) -> str:
+    """A `musicgym recommend` command line for the run, with a real held-out history."""
+    import numpy as np
+
+    from agents.benchmark import evaluation_configs
+    from musicgym.data.schema import OUTCOMES
+    from musicgym.envs.bundle import load_bundle
+
+    bundle = load_bundle(evaluation_configs(env_config, test)["train_world"])
+    ids, known = bundle.catalog.track_ids, len(bundle.catalog.track_ids) - 1
+    packed = bundle.sampler.sessions
+    history: list[tuple[str, str]] = []
+    for i in range(min(len(packed), 200)):
+        valid = packed.mask[i] & (packed.tracks[i] >= 0) & (packed.tracks[i] < known)
+        steps = np.flatnonzero(valid)[:tracks]
+        if len(steps) >= min(2, tracks):
+            history = [(str(ids[packed.tracks[i, j]]), OUTCOMES[int(packed.outcomes[i, j])])
+                       for j in steps]
+            break
+    if not history:  # no usable logged opening: the most played recommendable tracks
+        history = [(str(ids[r]), "not_skipped") for r in bundle.decoder.rows[:tracks]]
+    words = ["musicgym", "recommend", "--model", str(folder), "--history",
+             *(t for t, _ in history), "--outcomes", *(o for _, o in history), "--k", "10"]
+    return shlex.join(words)
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `musicgym benchmark`."""
     _env_arguments(parser)
     _train_arguments(parser)
-    parser.add_argument("--seeds", type=int, default=5, help="independent seeds")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="independent seeds")
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for results.json/.md/.csv and results.png")
 
@@ -121,6 +254,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from agents.results import write_results
     from agents.training import train
 
+    for seed in range(args.seeds):  # every seed's configs are valid before the first trains
+        _configs(args, seed, args.out / "runs")
+    if args.out.exists() and not args.out.is_dir():
+        raise NotADirectoryError(f"--out {args.out} is a file; pass a folder for the results")
+    _check_paths(args, args.out / "runs")
+    _prepare(_configs(args, 0, args.out / "runs")[1])
     per_seed: dict[str, dict[str, list]] = {}
     for seed in range(args.seeds):
         train_config, env_config = _configs(args, seed, args.out / "runs")
@@ -145,12 +284,14 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `musicgym recommend`."""
-    parser.add_argument("--model", type=Path, required=True, help="run folder of musicgym train")
+    parser.add_argument("--model", type=Path, required=True,
+                        help="run folder of musicgym train (its weights-only policy.pt and "
+                             "run.json are read; model.zip is not)")
     parser.add_argument("--history", nargs="+", required=True, help="track ids heard, oldest first")
     parser.add_argument("--outcomes", nargs="+", default=None,
-                        help="outcome of each history track (skip_1, skip_2_only, skip_3_only, "
-                             "not_skipped); default: all not_skipped")
-    parser.add_argument("--k", type=int, default=10, help="how many tracks to recommend")
+                        help="outcome of each history track: skip_1, skip_2 (or skip_2_only), "
+                             "skip_3 (or skip_3_only), not_skipped; default: all not_skipped")
+    parser.add_argument("--k", type=positive_int, default=10, help="how many tracks to recommend")
     parser.add_argument("--unknown", choices=("error", "skip"), default="error",
                         help="history tracks the model never saw: stop, or leave them out")
 
