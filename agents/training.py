@@ -185,7 +185,9 @@ def _train(config: TrainConfig, env_config: EnvConfig,
     run = run_folder(config)  # only once everything it needs has been built
     model.tensorboard_log = str(run / "tensorboard")
     per_env = config.num_envs
-    progress = TrainingProgress(config.timesteps, config.progress)
+    # SB3 steps num_envs at a time: the last vector step may pass `timesteps`
+    progress = TrainingProgress(-(-config.timesteps // config.num_envs) * config.num_envs,
+                                config.progress)
     callbacks: list[BaseCallback] = [
         progress,
         EvalCallback(eval_env, eval_freq=max(config.eval_freq // per_env, 1),
