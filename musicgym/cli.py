@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                   "recommend tracks for a listening history with a trained run"),
     "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
                 "print what a dataset holds (default: the synthetic default set)"),
+    "tracks": ("musicgym.commands.tracks", "add_arguments", "run",
+               "list the track ids an agent may recommend, most played first (ids to try "
+               "`musicgym recommend` with)"),
 }
 
 
@@ -56,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     error: ...`, and exit with status 2, as argparse does for its own errors.
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:  # a bare `musicgym`: what it can do, and exit 2 as argparse does for errors
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     module, _, run, _ = COMMANDS[args.command]
     try:

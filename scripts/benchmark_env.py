@@ -6,7 +6,8 @@ Prints, on the default synthetic data:
 - native vector env with 256 sessions, env-steps/s (target >= 100,000);
 - the time of one vector step split into decode / simulate / observe;
 - exact (BLAS) decode time per batch of 256 proto-vectors against catalogs of 10k, 100k and 1M
-  synthetic tracks, and faiss (optional extra `musicgym[faiss]`) HNSW with its recall@1.
+  synthetic tracks, and faiss HNSW with its recall@1 (the optional extra: in the repository,
+  `pip install -e ".[faiss]"`).
 
     python scripts/benchmark_env.py [--seconds 3] [--catalog-sizes 10000 100000 1000000]
 """
@@ -138,7 +139,7 @@ def main() -> None:
     print("| catalog | exact BLAS ms | faiss HNSW ms | faiss recall@1 |")
     print("|---:|---:|---:|---:|")
     for size, exact_ms, faiss_ms, recall in decode_scaling(args):
-        f_ms = "n/a (pip install musicgym[faiss])" if faiss_ms is None else f"{faiss_ms:.2f}"
+        f_ms = 'n/a (pip install -e ".[faiss]")' if faiss_ms is None else f"{faiss_ms:.2f}"
         f_rec = "n/a" if recall is None else f"{recall:.3f}"
         print(f"| {size:,} | {exact_ms:.2f} | {f_ms} | {f_rec} |")
 

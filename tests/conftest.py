@@ -1,20 +1,46 @@
-"""Shared test fixtures: where the real MSSD extracts live beside the project."""
+"""Shared test fixtures: where the real MSSD extracts live, and a private cache folder.
+
+The real extracts are looked for in `$MUSICGYM_TEST_DATA`, a folder laid out like
+`shared/data` (`mssd/log_sample.csv.gz`, `mssd/track_features_sample.csv`, `mssd_stats/`),
+else in `../shared/data` beside the repository; tests that need them skip when they are absent.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_DATA_VARIABLE = "MUSICGYM_TEST_DATA"
+DEFAULT_SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data_dir() -> Path:
+    """The folder of the real MSSD extracts: $MUSICGYM_TEST_DATA, else ../shared/data."""
+    chosen = os.environ.get(TEST_DATA_VARIABLE)
+    return Path(chosen).expanduser().resolve() if chosen else DEFAULT_SHARED_DATA
+
+
+SHARED_DATA = shared_data_dir()
 REAL_LOG = SHARED_DATA / "mssd" / "log_sample.csv.gz"
 REAL_TRACKS = SHARED_DATA / "mssd" / "track_features_sample.csv"
 MSSD_STATS = SHARED_DATA / "mssd_stats"
 
 needs_real_data = pytest.mark.skipif(
-    not REAL_LOG.exists(), reason=f"real MSSD sample not found at {REAL_LOG}"
+    not REAL_LOG.exists(),
+    reason=f"real MSSD sample not found at {REAL_LOG} (set {TEST_DATA_VARIABLE} to its folder)",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop at once when $MUSICGYM_TEST_DATA is set but holds no MSSD sample (a typo)."""
+    if os.environ.get(TEST_DATA_VARIABLE) and not REAL_LOG.is_file():
+        raise pytest.UsageError(
+            f"{TEST_DATA_VARIABLE} is {os.environ[TEST_DATA_VARIABLE]!r}, but {REAL_LOG} does "
+            "not exist: point it at a folder laid out like shared/data (mssd/log_sample.csv.gz, "
+            "mssd/track_features_sample.csv, mssd_stats/), or unset it")
 
 
 @pytest.fixture(autouse=True, scope="session")
