@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,9 @@ from musicgym.embeddings import (
     topk,
 )
 
-DATA = Path(__file__).parents[1].parent / "shared" / "data" / "mssd"
+from .conftest import SHARED_DATA
+
+DATA = SHARED_DATA / "mssd"
 
 
 def random_embeddings(n: int = 50, dim: int = 6, seed: int = 0) -> TrackEmbeddings:

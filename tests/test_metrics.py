@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,8 +20,7 @@ from musicgym.simulator.report import (
     write_report,
 )
 
-REAL_LOG = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mssd"
-            / "log_sample.csv.gz")
+from .conftest import REAL_LOG
 
 
 def test_average_accuracy_of_one_session_by_hand():

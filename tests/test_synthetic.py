@@ -29,7 +29,9 @@ from musicgym.synthetic import default, generator, marginals
 from musicgym.synthetic.dataset import SyntheticDataset
 from musicgym.synthetic.generator import SyntheticConfig, generate
 
-SHARED_STATS = Path(__file__).parents[1].parent / "shared" / "data" / "mssd_stats"
+from .conftest import MSSD_STATS
+
+SHARED_STATS = MSSD_STATS
 REAL_MIX = (0.426, 0.095, 0.130, 0.349)
 SMALL = SyntheticConfig(n_sessions=3_000, n_tracks=5_000, seed=7, chunk_sessions=1_000)
 
