@@ -58,6 +58,10 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reward minus this times the ensemble's disagreement about each "
                              "recommended track (MOPO); with --ensemble 3 it halved DDPG's "
                              "train-minus-held-out gap on the real sample (NOTES.md)")
+    parser.add_argument("--concentration-penalty", type=nonnegative_float, default=0.0,
+                        help="reward minus this times how over-recommended each track is "
+                             "among the env's recent recommendations (a diversity term, as "
+                             "DORL's entropy term); training only")
     parser.add_argument("--test", type=Path, default=None,
                         help="MSSD log or prepared dataset whose sessions start the evaluation "
                              "episodes (default: the test split of --data)")
@@ -106,7 +110,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
 
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
                     min_plays=args.min_plays, decoding=args.decoding, world=args.world,
-                    ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty)
+                    ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty,
+                    concentration_penalty=args.concentration_penalty)
     checkpoint_freq = math.ceil(args.timesteps / args.checkpoints) if args.checkpoints else 0
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, timesteps=args.timesteps,
@@ -269,7 +274,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     summary = _summary(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
-            "uncertainty_penalty": args.uncertainty_penalty, "algo": args.algo,
+            "uncertainty_penalty": args.uncertainty_penalty,
+            "concentration_penalty": args.concentration_penalty, "algo": args.algo,
             "timesteps": args.timesteps, "num_envs": args.num_envs}
     gap = transfer_gap(per_seed, args.algo)
     if gap is not None:
