@@ -229,3 +229,38 @@ def entry_lock(path: str | Path, what: str = "cache entry") -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+_UNSAFE_HINTS = ("weights_only", "allow_pickle", "pickle")
+
+
+def unreadable(path: str | Path, err: BaseException, fix: str,
+               what: str = "cannot be read") -> CorruptArtifactError:
+    """The error for an artifact file that could not be read: names the file, says `fix`.
+
+    The reader's own text is kept only when it holds no advice to load unsafely: torch and
+    numpy suggest `weights_only=False` and `allow_pickle=True`, which would let a crafted file
+    run code.
+    """
+    text = str(err).strip().splitlines()
+    detail = text[0] if text else ""
+    if not detail or any(hint in str(err) for hint in _UNSAFE_HINTS):
+        detail = "its contents are damaged"
+    return CorruptArtifactError(f"{path}: {what} ({type(err).__name__}: {detail}); {fix}")
+
+
+def read_verified_manifest(folder: str | Path, name: str, version: int,
+                           fix: str) -> dict[str, Any]:
+    """Read the manifest `name` of `folder`, then check every file it records by sha256.
+
+    :raises CorruptArtifactError: when the manifest records no checksums (an older format) or
+        a file is missing or changed.
+    """
+    folder = Path(folder)
+    payload = read_manifest(folder / name, version, fix)
+    files = payload.get("files")
+    if not isinstance(files, dict) or not files:
+        raise CorruptArtifactError(f"{folder / name}: records no file checksums (written by an "
+                                   f"older musicgym); {fix}")
+    verify_files(folder, files, fix)
+    return payload

@@ -27,8 +27,8 @@ from musicgym.artifacts import (
     atomic_dir,
     checksum_files,
     entry_lock,
-    read_manifest,
-    verify_files,
+    read_verified_manifest,
+    unreadable,
     warn_rebuilding,
     write_json,
 )
@@ -36,7 +36,7 @@ from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import SplitSpec
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
-from musicgym.embeddings.store import TrackEmbeddings, unreadable
+from musicgym.embeddings.store import TrackEmbeddings
 from musicgym.threads import building, fit_threads
 
 FORMAT_VERSION = 2
@@ -152,12 +152,7 @@ class Catalog:
         :raises CorruptArtifactError: naming the file that is missing, changed or unreadable.
         """
         path = Path(path)
-        manifest = read_manifest(path / "catalog.json", FORMAT_VERSION, FIX)
-        files = manifest.get("files")
-        if not isinstance(files, dict) or not files:
-            raise CorruptArtifactError(f"{path / 'catalog.json'}: records no file checksums "
-                                       f"(written by an older musicgym); {FIX}")
-        verify_files(path, files, FIX)
+        manifest = read_verified_manifest(path, "catalog.json", FORMAT_VERSION, FIX)
         try:
             with np.load(path / "catalog.npz", allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in _ARRAYS}

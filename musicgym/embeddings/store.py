@@ -12,29 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from musicgym.artifacts import CorruptArtifactError, atomic_path
+from musicgym.artifacts import CorruptArtifactError, atomic_path, unreadable
 from musicgym.embeddings.search import CATALOG_CHUNK, QUERY_CHUNK, Exclusions, Metric, topk
 
 FORMAT_NAME = "musicgym.track_embeddings"
 FORMAT_VERSION = 1
 _NPZ_KEYS = ("ids", "vectors", "fallback", "metadata")
 FIX = "save the embeddings again from their source (a cache entry is rebuilt on its next use)"
-_UNSAFE_HINTS = ("weights_only", "allow_pickle", "pickle")
-
-
-def unreadable(path: str | os.PathLike[str], err: BaseException, fix: str,
-               what: str = "cannot be read") -> CorruptArtifactError:
-    """The error for an artifact file that could not be read: names the file, says `fix`.
-
-    The reader's own text is kept only when it holds no advice to load unsafely: torch and
-    numpy suggest `weights_only=False` and `allow_pickle=True`, which would let a crafted file
-    run code.
-    """
-    text = str(err).strip().splitlines()
-    detail = text[0] if text else ""
-    if not detail or any(hint in str(err) for hint in _UNSAFE_HINTS):
-        detail = "its contents are damaged"
-    return CorruptArtifactError(f"{path}: {what} ({type(err).__name__}: {detail}); {fix}")
 
 
 class TrackEmbeddings:

@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 
 from musicgym.artifacts import (
-    CorruptArtifactError,
     atomic_dir,
     checksum_files,
     entry_lock,
-    read_manifest,
-    verify_files,
+    read_verified_manifest,
+    unreadable,
     warn_rebuilding,
     write_json,
 )
@@ -33,7 +32,6 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
 from musicgym.embeddings import TrackEmbeddings
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
-from musicgym.embeddings.store import unreadable
 from musicgym.simulator import response_model
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
 from musicgym.simulator.response_model import ResponseModel, fit_response_model
@@ -119,12 +117,7 @@ class FittedSimulator:
         """
         path = Path(path)
         manifest = path / "simulator.json"
-        payload = read_manifest(manifest, FORMAT_VERSION, FIX)
-        files = payload.get("files")
-        if not isinstance(files, dict) or not files:
-            raise CorruptArtifactError(f"{manifest}: records no file checksums (written by an "
-                                       f"older musicgym); {FIX}")
-        verify_files(path, files, FIX)
+        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX)
         try:
             raw = payload["config"]
             config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],

@@ -20,15 +20,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from musicgym.artifacts import (
-    CorruptArtifactError,
     atomic_dir,
     checksum_files,
-    read_manifest,
-    verify_files,
+    read_verified_manifest,
+    unreadable,
     write_json,
 )
 from musicgym.data.schema import MAX_SESSION_LENGTH
-from musicgym.embeddings.store import unreadable
 from musicgym.simulator.inputs import (
     PackedSessions,
     TrackStats,
@@ -146,12 +144,7 @@ class ResponseModel:
         """
         path = Path(path)
         manifest = path / "config.json"
-        payload = read_manifest(manifest, FORMAT_VERSION, FIX)
-        files = payload.get("files")
-        if not isinstance(files, dict) or not files:
-            raise CorruptArtifactError(f"{manifest}: records no file checksums (written by an "
-                                       f"older musicgym); {FIX}")
-        verify_files(path, files, FIX)
+        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX)
         try:
             config = ResponseConfig(**payload["config"])
             prior = payload["prior"]
