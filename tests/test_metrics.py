@@ -15,10 +15,9 @@ from musicgym.simulator.report import (
     headline_table,
     position_ticks,
     skip_rate_figure,
-    verdict_lines,
-    verdicts,
     write_report,
 )
+from musicgym.simulator.targets import verdict_lines, verdicts
 
 from .conftest import REAL_LOG
 

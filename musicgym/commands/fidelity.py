@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
 
     from musicgym.datasets import load_dataset
     from musicgym.simulator.fidelity import summarize
-    from musicgym.simulator.report import headline_table, verdict_lines, write_report
+    from musicgym.simulator.report import headline_table, write_report
+    from musicgym.simulator.targets import verdict_lines
 
     start = time.perf_counter()
     try:
