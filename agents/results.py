@@ -127,19 +127,23 @@ def _plot(path: Path, summary: dict[str, Any]) -> None:
     for j, world in enumerate(worlds):
         rates = [summary[world][a]["listened"] for a in agents]
         means = [r["mean"] for r in rates]
-        errors = [[m - r["ci_low"] for m, r in zip(means, rates, strict=True)],
-                  [r["ci_high"] - m for m, r in zip(means, rates, strict=True)]]
+        # a rate lies in [0, 1]: an interval of few seeds may not, so its bar is cut there
+        lows = [max(r["ci_low"], 0.0) for r in rates]
+        highs = [min(r["ci_high"], 1.0) for r in rates]
+        errors = [[m - low for m, low in zip(means, lows, strict=True)],
+                  [high - m for m, high in zip(means, highs, strict=True)]]
         rows = [i + j * height for i in range(len(agents))]
         ax.barh(rows, means, height=height, xerr=errors if intervals else None, capsize=2,
                 label=world.replace("_", " "))
-        for row, mean, high in zip(rows, means, errors[1], strict=True):
-            ax.text(mean + high + 0.01, row, f"{mean:.3f}", va="center", fontsize=7)
+        for row, mean, high in zip(rows, means, highs, strict=True):
+            ax.text(max(mean, high) + 0.01, row, f"{mean:.3f}", va="center", fontsize=7)
     ax.set_yticks([i + height * (len(worlds) - 1) / 2 for i in range(len(agents))], agents)
     ax.invert_yaxis()
     ax.set(xlabel="listened rate per recommended track (skip_2 false)", xlim=(0, 1.1),
            title="Agents on held-out test sessions, by judging world"
            + (" (95% intervals)" if intervals else ""))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07 - 0.6 / fig.get_figheight()),
+              ncol=len(worlds), fontsize=8, frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

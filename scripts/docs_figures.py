@@ -6,9 +6,11 @@
   DDPG's listened rate on validation and test sessions every `--chunk` steps.
 
 The defaults are small, so that both finish in under 10 minutes on one core; the numbers are
-therefore those of short training, not of the main job's 240,000 steps.
+therefore those of short training, not of the main job's 240,000 steps. With `--bench DIR` the
+chart is drawn from a benchmark already run (`musicgym benchmark --out DIR`) instead.
 
     nice python scripts/docs_figures.py                # both figures, default settings
+    python scripts/docs_figures.py --only benchmark --bench bench/   # chart of a finished run
     python scripts/docs_figures.py --only curve --timesteps 20000 --chunk 2000
 """
 
@@ -40,7 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training steps per seed (benchmark) and of the curve")
     parser.add_argument("--chunk", type=int, default=3_000, help="steps between curve points")
     parser.add_argument("--num-envs", type=int, default=32, help="sessions stepped together")
+    parser.add_argument("--bench", type=Path, default=None,
+                        help="draw the chart from this finished `musicgym benchmark --out` "
+                             "folder (its results.json) instead of running a benchmark")
     args = parser.parse_args(argv)
+    if args.bench is not None and not (args.bench / "results.json").is_file():
+        parser.error(f"--bench ({args.bench}) holds no results.json; pass the --out folder of "
+                     "a finished `musicgym benchmark`")
     for name in ("seeds", "timesteps", "chunk", "num_envs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} ({getattr(args, name)}) must be at least 1")
@@ -48,12 +56,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def benchmark_figure(args: argparse.Namespace) -> None:
-    """Run `musicgym benchmark` in a scratch folder; keep its chart and table in docs/."""
+    """Run `musicgym benchmark` (or redraw `--bench`) in a scratch folder; keep chart and table."""
     with tempfile.TemporaryDirectory(prefix="musicgym-docs-") as scratch:
         bench = Path(scratch) / "bench"
-        subprocess.run([sys.executable, "-m", "musicgym.cli", "benchmark", "--seeds",
-                        str(args.seeds), "--timesteps", str(args.timesteps), "--num-envs",
-                        str(args.num_envs), "--out", str(bench)], check=True, cwd=scratch)
+        if args.bench is not None:
+            from agents.results import write_results
+
+            saved = json.loads((args.bench / "results.json").read_text())
+            meta = saved.pop("meta", {})
+            write_results(bench, saved, meta)
+        else:
+            subprocess.run([sys.executable, "-m", "musicgym.cli", "benchmark", "--seeds",
+                            str(args.seeds), "--timesteps", str(args.timesteps),
+                            "--num-envs", str(args.num_envs), "--out", str(bench)],
+                           check=True, cwd=scratch)
         for name, target in (("results.png", "benchmark.png"), ("results.md", "benchmark.md")):
             if (bench / name).is_file():
                 replace_file(bench / name, args.out / target)
