@@ -18,7 +18,7 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.datasets import load_dataset
 from musicgym.embeddings.catalog import Catalog, CatalogSpec, load_or_fit_catalog
 from musicgym.envs.config import EnvConfig
-from musicgym.envs.decoder import ActionDecoder
+from musicgym.envs.decoder import ActionDecoder, IndexSpec
 from musicgym.simulator.sampler import SessionSampler
 from musicgym.simulator.user_model import World
 from musicgym.simulator.worlds import load_world, world_split
@@ -82,5 +82,7 @@ def load_bundle(config: EnvConfig) -> SimulatorBundle:
                          f"min_plays={config.min_plays} training plays); lower slate_size or "
                          "min_plays, or use a larger log")
     return SimulatorBundle(make_world(dataset, config),
-                           catalog, ActionDecoder.for_catalog(catalog, config.decoding),
+                           catalog,
+                           ActionDecoder.for_catalog(catalog, config.decoding,
+                                                     IndexSpec.of(config)),
                            make_sampler(dataset, catalog, config))

@@ -20,6 +20,10 @@ from musicgym.data.schema import MAX_SESSION_LENGTH
 
 REWARDS = ("listened", "listen")
 DECODINGS = ("dot", "nearest")
+DECODER_INDEXES = ("auto", "exact", "faiss")
+"""How the decoder searches the catalog: exact BLAS, a faiss HNSW index, or the index for
+catalogs of at least `index_threshold` recommendable tracks ("auto")."""
+FAISS_INSTALL = 'pip install -e ".[faiss]"'
 DEPRECATED_REWARDS = {"not_skipped": "listened"}
 """Old reward names, accepted for one version with a DeprecationWarning."""
 DEPRECATED_ARGUMENTS = {"seed": "simulator_seed"}
@@ -38,6 +42,22 @@ class EnvArgumentError(ValueError):
 
 class DataNotFoundError(EnvArgumentError, FileNotFoundError):
     """`data` or `test_data` names a path that does not exist."""
+
+
+def faiss_missing(name: str = "decoder_index") -> EnvArgumentError:
+    """The error for a faiss index asked for by argument `name` when faiss is not installed."""
+    return EnvArgumentError(f"{name}='faiss' needs the faiss package, which is not installed: "
+                            f"run {FAISS_INSTALL} in the repository (or pip install faiss-cpu), "
+                            f"or pass {name}='auto' or 'exact' for exact search")
+
+
+def faiss_installed() -> bool:
+    """Whether faiss can be imported."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _deprecated(old: str, new: str, what: str, stacklevel: int = 4) -> None:
@@ -131,6 +151,10 @@ CHECKS: dict[str, Check] = {
     "reward": choice(REWARDS, deprecated=DEPRECATED_REWARDS),
     "min_plays": integer(1),
     "decoding": choice(DECODINGS),
+    "decoder_index": choice(DECODER_INDEXES),
+    "index_threshold": integer(0),
+    "index_hnsw_m": integer(2, 256),
+    "index_ef_search": integer(1),
     "history_fraction": number(0.0, 1.0, high_open=True),
     "simulator_seed": integer(0),
     "world": choice(WORLDS),
@@ -165,6 +189,21 @@ class EnvConfig:
     decoding: Literal["dot", "nearest"] = "dot"
     """"dot": the track with the highest dot product (LIRD); "nearest": the nearest track by
     Euclidean distance (Wolpertinger)."""
+    decoder_index: Literal["auto", "exact", "faiss"] = "auto"
+    """How decoding searches the catalog: "exact" scores every track (BLAS); "faiss" searches
+    an HNSW index (inner product for "dot", L2 for "nearest"; the optional extra `faiss`),
+    rescores its candidates exactly and falls back to exact search for a proto-vector whose
+    candidates are all banned; "auto": the index for catalogs of at least `index_threshold`
+    recommendable tracks when faiss is installed, exact search otherwise (warning once when
+    the catalog is that large and faiss is missing)."""
+    index_threshold: int = 100_000
+    """Recommendable tracks from which `decoder_index="auto"` searches the index."""
+    index_hnsw_m: int = 32
+    """Neighbours per node of the HNSW graph (faiss `M`): larger is more accurate, larger and
+    slower to build. The build runs on one thread, so it is deterministic."""
+    index_ef_search: int = 64
+    """Candidates the HNSW search keeps (faiss `efSearch`, raised to the number fetched when
+    that is larger): larger is more accurate and slower."""
     history_fraction: float = 0.5
     """Share of a logged session's opening tracks the user has heard at reset."""
     simulator_seed: int = 0
@@ -239,5 +278,7 @@ class EnvConfig:
         if self.test_data is not None and self.sessions != "test":
             raise EnvArgumentError(f"test_data ({self.test_data}) starts test episodes; it "
                                    f"needs sessions='test', not {self.sessions!r}")
+        if self.decoder_index == "faiss" and not faiss_installed():
+            raise faiss_missing("decoder_index")
         data_exists("data", self.data)
         data_exists("test_data", self.test_data)

@@ -3,21 +3,113 @@
 "dot" scores every catalog track by its dot product with the proto-vector (LIRD); "nearest"
 picks the closest track by Euclidean distance (Wolpertinger's nearest neighbour), which is the
 same argmax over 2 p.e - |e|^2. Tracks already played in the session, and tracks chosen for an
-earlier slot of the same slate, are never chosen. Exact search by BLAS over the catalog.
+earlier slot of the same slate, are never chosen.
+
+Small catalogs are searched exactly by BLAS. Large ones (`IndexSpec`: from `index_threshold`
+recommendable tracks, or always with `decoder_index="faiss"`) go through a faiss HNSW index:
+inner product for "dot", L2 for "nearest". The index fetches, for every proto-vector, more
+candidates than the session has banned tracks (played, or earlier in the slate), so its exact
+top candidates always hold an allowed one; the candidates are rescored exactly, the banned ones
+dropped, and a proto-vector whose candidates are all banned is decoded by exact search. So the
+result is the exact one whenever the index finds the exact top candidates. The index is built
+on one thread, which makes it deterministic.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from musicgym.embeddings.catalog import Catalog
+from musicgym.envs.config import CHECKS, FAISS_INSTALL, EnvConfig, faiss_missing
+
+_warned_no_faiss = False
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """How `ActionDecoder` searches the catalog: exactly, or through a faiss HNSW index.
+
+    The fields are the env arguments `decoder_index`, `index_threshold`, `index_hnsw_m` and
+    `index_ef_search`, checked the same way.
+    """
+
+    kind: str = "auto"
+    """"exact", "faiss", or "auto": faiss from `threshold` tracks when it is installed."""
+    threshold: int = 100_000
+    """Catalog size from which "auto" searches the index."""
+    hnsw_m: int = 32
+    """Neighbours per node of the HNSW graph (faiss `M`)."""
+    ef_search: int = 64
+    """Candidates kept by the HNSW search (faiss `efSearch`)."""
+
+    def __post_init__(self) -> None:
+        for argument, attr in (("decoder_index", "kind"), ("index_threshold", "threshold"),
+                               ("index_hnsw_m", "hnsw_m"), ("index_ef_search", "ef_search")):
+            object.__setattr__(self, attr, CHECKS[argument](argument, getattr(self, attr)))
+
+    @classmethod
+    def of(cls, config: EnvConfig) -> IndexSpec:
+        """The index settings of an env config."""
+        return cls(config.decoder_index, config.index_threshold, config.index_hnsw_m,
+                   config.index_ef_search)
+
+    def faiss_for(self, size: int) -> Any | None:
+        """The faiss module when a catalog of `size` tracks is searched through it, else None.
+
+        "faiss" without faiss installed is an error; "auto" without it warns once (when the
+        catalog is large enough to want the index) and searches exactly.
+        """
+        if self.kind == "exact" or (self.kind == "auto" and size < self.threshold):
+            return None
+        try:
+            import faiss
+        except ImportError:
+            if self.kind == "faiss":
+                raise faiss_missing("decoder_index") from None
+            _warn_no_faiss(size, self.threshold)
+            return None
+        return faiss
+
+
+def _warn_no_faiss(size: int, threshold: int) -> None:
+    """Warn once per process that a large catalog is searched exactly for want of faiss."""
+    global _warned_no_faiss
+    if not _warned_no_faiss:
+        _warned_no_faiss = True
+        warnings.warn(f"decoding searches all {size} recommendable tracks exactly (at least "
+                      f"index_threshold={threshold}) because faiss is not installed; "
+                      f"{FAISS_INSTALL} for the faster approximate index, or pass "
+                      "decoder_index='exact' to silence this", RuntimeWarning, stacklevel=4)
+
+
+@contextmanager
+def one_faiss_thread(faiss: Any) -> Iterator[None]:
+    """Run faiss on one OpenMP thread (a deterministic HNSW build), then restore the count."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class ActionDecoder:
-    """Exact decoding of proto-vectors [B, K, dim] to catalog tracks, batched."""
+    """Decoding of proto-vectors [B, K, dim] to catalog tracks, batched: exact, or via faiss."""
 
-    def __init__(self, vectors: np.ndarray, rows: np.ndarray, decoding: str = "dot") -> None:
-        """Decode over the catalog `vectors` [n, dim]; `rows` are their simulator rows."""
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray, decoding: str = "dot",
+                 index: IndexSpec | None = None) -> None:
+        """Decode over the catalog `vectors` [n, dim]; `rows` are their simulator rows.
+
+        `index` says how the catalog is searched (default `IndexSpec()`: faiss from 100,000
+        tracks when it is installed).
+        """
+        decoding = CHECKS["decoding"]("decoding", decoding)
         if len(vectors) != len(rows) or len(rows) == 0:
             raise ValueError("the catalog needs one vector per row and at least one track")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -28,12 +120,26 @@ class ActionDecoder:
         lookup = np.full(self.rows.max() + 1, -1, np.int64)
         lookup[self.rows] = np.arange(len(self.rows))
         self._position = lookup
+        self.index_spec = index if index is not None else IndexSpec()
+        self._faiss = self.index_spec.faiss_for(len(self.rows))
+        self.index = None if self._faiss is None else self._build_index()
+        """The faiss HNSW index searched by `decode`, or None for exact search."""
 
     @classmethod
-    def for_catalog(cls, catalog: Catalog, decoding: str = "dot") -> ActionDecoder:
+    def for_catalog(cls, catalog: Catalog, decoding: str = "dot",
+                    index: IndexSpec | None = None) -> ActionDecoder:
         """Decode over the recommendable tracks of `catalog` (rows are catalog rows)."""
         rows = catalog.recommendable
-        return cls(catalog.vectors[rows], rows, decoding)
+        return cls(catalog.vectors[rows], rows, decoding, index)
+
+    def _build_index(self) -> Any:
+        faiss, spec = self._faiss, self.index_spec
+        metric = faiss.METRIC_L2 if self.decoding == "nearest" else faiss.METRIC_INNER_PRODUCT
+        index = faiss.IndexHNSWFlat(self.vectors.shape[1], spec.hnsw_m, metric)
+        index.hnsw.efSearch = spec.ef_search
+        with one_faiss_thread(faiss):
+            index.add(self.vectors)
+        return index
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -62,7 +168,7 @@ class ActionDecoder:
         return allowed
 
     def scores(self, protos: np.ndarray) -> np.ndarray:
-        """Scores [B, n] of every catalog track for proto-vectors [B, dim]."""
+        """Scores [B, n] of every catalog track for proto-vectors [B, dim] (exact)."""
         return protos.astype(np.float32, copy=False) @ self.vectors.T + self.bias
 
     def decode(self, protos: np.ndarray, played: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +176,53 @@ class ActionDecoder:
 
         `played` [B, P] holds simulator rows already heard in each session (-1 for none).
         """
-        batch, slots, _ = protos.shape
-        banned = self.banned(played)
-        chosen = np.empty((batch, slots), np.int64)
-        for k in range(slots):
-            s = self.scores(protos[:, k])
-            s[banned] = -np.inf
-            if k:
-                s[np.arange(batch)[:, None], chosen[:, :k]] = -np.inf
-            chosen[:, k] = s.argmax(axis=1)
+        protos = np.asarray(protos, np.float32)
+        ban = self.catalog_index(played)
+        chosen = (self._exact_decode(protos, ban) if self.index is None
+                  else self._index_decode(protos, ban))
         distance = np.linalg.norm(self.vectors[chosen] - protos, axis=-1)
         return self.rows[chosen], distance
+
+    def _best_exact(self, protos: np.ndarray, ban: np.ndarray) -> np.ndarray:
+        """Best catalog positions [m] for proto-vectors [m, dim], skipping `ban` [m, j] (-1s)."""
+        s = self.scores(protos)
+        b, c = np.nonzero(ban >= 0)
+        s[b, ban[b, c]] = -np.inf
+        return s.argmax(axis=1)
+
+    def _exact_decode(self, protos: np.ndarray, ban: np.ndarray) -> np.ndarray:
+        batch, slots, _ = protos.shape
+        chosen = np.empty((batch, slots), np.int64)
+        for k in range(slots):
+            chosen[:, k] = self._best_exact(protos[:, k], np.hstack([ban, chosen[:, :k]]))
+        return chosen
+
+    def _index_decode(self, protos: np.ndarray, ban: np.ndarray) -> np.ndarray:
+        batch, slots, dim = protos.shape
+        # more candidates than any session has banned tracks plus earlier slots: the exact top
+        # `fetch` always hold an allowed track
+        fetch = min(len(self.rows), int((ban >= 0).sum(axis=1).max(initial=0)) + slots)
+        with one_faiss_thread(self._faiss):
+            _, found = self.index.search(np.ascontiguousarray(protos.reshape(-1, dim)), fetch)
+        # ascending positions, so that argmax breaks ties as exact search does; -1: none found
+        candidates = np.sort(found.reshape(batch, slots, fetch), axis=-1)
+        score = (np.einsum("bkfd,bkd->bkf", self.vectors[candidates], protos)
+                 + self.bias[candidates])
+        score[(candidates < 0) | (candidates[..., None] == ban[:, None, None, :]).any(-1)] = -np.inf
+        everyone = np.arange(batch)
+        chosen = np.empty((batch, slots), np.int64)
+        for k in range(slots):
+            s = score[:, k]
+            if k:
+                repeated = (candidates[:, k, :, None] == chosen[:, None, :k]).any(-1)
+                s = np.where(repeated, -np.inf, s)
+            best = s.argmax(axis=1)
+            chosen[:, k] = candidates[everyone, k, best]
+            stuck = np.flatnonzero(np.isneginf(s[everyone, best]))
+            if len(stuck):
+                chosen[stuck, k] = self._best_exact(protos[stuck, k],
+                                                    np.hstack([ban[stuck], chosen[stuck, :k]]))
+        return chosen
 
     def nearest(self, proto: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k catalog tracks (simulator rows) nearest to `proto` [dim], and their vectors."""

@@ -158,6 +158,10 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | reward | "listened" | or "listen" |
     | min_plays | 5 | training plays a track needs to be recommendable (at least 1) |
     | decoding | "dot" | or "nearest" |
+    | decoder_index | "auto" | "exact" (BLAS) or "faiss" (HNSW; extra `faiss`); "auto": by size |
+    | index_threshold | 100000 | recommendable tracks from which "auto" uses faiss (at least 0) |
+    | index_hnsw_m | 32 | neighbours per HNSW node, faiss `M` (2 to 256) |
+    | index_ef_search | 64 | candidates an HNSW search keeps, faiss `efSearch` (at least 1) |
     | history_fraction | 0.5 | share of the logged session heard at reset, in [0, 1) |
     | simulator_seed | 0 | seed of the simulator fit, at least 0 (`seed`: deprecated name) |
     | world | "all" | who responds: fitted on all training sessions, half "A" or "B", "truth" |
