@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import musicgym  # noqa: F401  (registers MusicRec-v0)
-from musicgym.envs.decoder import ActionDecoder
+from musicgym.envs.decoder import ActionDecoder, IndexSpec
 
 
 @dataclass
@@ -92,7 +92,7 @@ def decode_scaling(args: Args) -> list[tuple[int, float, float | None, float | N
     for size in args.catalog_sizes:
         vectors = rng.uniform(-1, 1, (size, args.dim)).astype(np.float32)
         protos = rng.uniform(-1, 1, (args.batch, 1, args.dim)).astype(np.float32)
-        decoder = ActionDecoder(vectors, np.arange(size), "dot")
+        decoder = ActionDecoder(vectors, np.arange(size), "dot", index=IndexSpec(kind="exact"))
         played = np.full((args.batch, 20), -1)
         with threadpool_limits(1, "blas"):
             exact_ms = 1e3 / rate(lambda d=decoder, p=protos, b=played: d.decode(p, b), 1.0)
