@@ -11,12 +11,14 @@ import json
 import os
 import re
 import shutil
+import sys
+import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -264,3 +266,50 @@ def read_verified_manifest(folder: str | Path, name: str, version: int,
                                    f"older musicgym); {fix}")
     verify_files(folder, files, fix)
     return payload
+
+
+@contextmanager
+def building(what: str, where: str | Path) -> Iterator[None]:
+    """Say on stderr that `what` is being built into the cache entry `where`, then how long it took.
+
+    Only cache misses are wrapped in it: a warm load prints nothing.
+    """
+    print(f"musicgym: {what} (first use; cached in {where}) ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    print(f"musicgym: {what}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr,
+          flush=True)
+
+T = TypeVar("T")
+
+
+def load_or_build(folder: Path, manifest: str, load: Callable[[Path], T], build: Callable[[], T],
+                  what: str, message: str) -> T:
+    """The artifact in the cache entry `folder`: loaded, or built by `build` (which saves it).
+
+    Loads without a lock when the entry is intact; otherwise takes the entry's lock, looks
+    again (another process may have built it meanwhile) and builds it, printing `message`
+    (`building`). A corrupt entry (anything `load` raises) is rebuilt with a warning naming it.
+
+    :param manifest: the file whose presence marks a finished entry
+    :param what: what the entry holds, for the line printed while waiting for the lock
+    """
+    def cached(warn: bool) -> T | None:
+        if not (folder / manifest).is_file():
+            return None
+        try:
+            return load(folder)
+        except Exception as err:  # whatever is wrong with an entry, the cure is to rebuild it
+            if warn:
+                warn_rebuilding(folder, err)
+            return None
+
+    found = cached(warn=False)
+    if found is not None:
+        return found
+    with entry_lock(folder, what):
+        found = cached(warn=True)
+        if found is None:
+            with building(message, folder):
+                found = build()
+    return found

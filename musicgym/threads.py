@@ -3,17 +3,13 @@
 musicgym's networks and matrices are small: on a busy 2-core machine the libraries' default
 thread pools made the simulator fit and the env steps up to 50x slower (a first `gym.make` took
 137 s instead of 8 s). Fits run torch and BLAS on one thread and env steps run BLAS on one
-thread, and each restores the caller's settings after. A fit that fills a cache entry says so
-on stderr (`building`), since the caller may be a script that printed nothing yet.
+thread, and each restores the caller's settings after.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -44,19 +40,6 @@ def fit_threads() -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
-
-
-@contextmanager
-def building(what: str, where: str | Path) -> Iterator[None]:
-    """Say on stderr that `what` is being built into the cache entry `where`, then how long it took.
-
-    Only cache misses are wrapped in it: a warm load prints nothing.
-    """
-    print(f"musicgym: {what} (first use; cached in {where}) ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    yield
-    print(f"musicgym: {what}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr,
-          flush=True)
 
 
 @contextmanager

@@ -26,10 +26,9 @@ from musicgym.artifacts import (
     CorruptArtifactError,
     atomic_dir,
     checksum_files,
-    entry_lock,
+    load_or_build,
     read_verified_manifest,
     unreadable,
-    warn_rebuilding,
     write_json,
 )
 from musicgym.data.cache import cache_dir
@@ -37,7 +36,7 @@ from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import SplitSpec
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
 from musicgym.embeddings.store import TrackEmbeddings
-from musicgym.threads import building, fit_threads
+from musicgym.threads import fit_threads
 
 FORMAT_VERSION = 2
 """2: catalog.json records the sha256 of catalog.npz (entries of version 1 are refitted)."""
@@ -196,25 +195,11 @@ def load_or_fit_catalog(dataset: PreparedDataset, sessions: SplitSpec,
     text = json.dumps({"data": dataset.checksum, "sessions": asdict(sessions),
                        "spec": asdict(spec), "format": FORMAT_VERSION}, sort_keys=True)
     folder = cache_dir() / "catalogs" / hashlib.sha256(text.encode()).hexdigest()[:16]
-    catalog = _cached(folder, warn=False)
-    if catalog is not None:
+
+    def build() -> Catalog:
+        catalog = fit_catalog(dataset, sessions, spec)
+        catalog.save(folder)
         return catalog
-    with entry_lock(folder, "catalog"):
-        catalog = _cached(folder, warn=True)  # another process may have built it meanwhile
-        if catalog is None:
-            with building("fitting the agent's track catalog", folder):
-                catalog = fit_catalog(dataset, sessions, spec)
-                catalog.save(folder)
-    return catalog
 
-
-def _cached(folder: Path, warn: bool) -> Catalog | None:
-    """The catalog in cache entry `folder`; None when absent, or corrupt (warned if `warn`)."""
-    if not (folder / "catalog.json").is_file():
-        return None
-    try:
-        return Catalog.load(folder)
-    except Exception as err:  # whatever is wrong with an entry, the cure is to rebuild it
-        if warn:
-            warn_rebuilding(folder, err)
-        return None
+    return load_or_build(folder, "catalog.json", Catalog.load, build, "catalog",
+                         "fitting the agent's track catalog")

@@ -21,10 +21,9 @@ import pandas as pd
 from musicgym.artifacts import (
     atomic_dir,
     checksum_files,
-    entry_lock,
+    load_or_build,
     read_verified_manifest,
     unreadable,
-    warn_rebuilding,
     write_json,
 )
 from musicgym.data.cache import cache_dir
@@ -36,7 +35,7 @@ from musicgym.simulator import response_model
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
 from musicgym.simulator.response_model import ResponseModel, fit_response_model
 from musicgym.simulator.response_net import ResponseConfig
-from musicgym.threads import building, fit_threads
+from musicgym.threads import fit_threads
 
 FORMAT_VERSION = 2
 """2: simulator.json records the sha256 of every file (entries of version 1 are refitted)."""
@@ -209,16 +208,14 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
     if not cache:
         return fit_simulator(dataset, config, progress)
     folder = cache_folder(dataset, config)
-    simulator = _cached(folder, warn=False)
-    if simulator is not None:
+
+    def build() -> FittedSimulator:
+        simulator = fit_simulator(dataset, config, progress)
+        simulator.save(folder)
         return simulator
-    with entry_lock(folder, "simulator"):
-        simulator = _cached(folder, warn=True)  # another process may have fitted it meanwhile
-        if simulator is None:
-            with building(f"fitting a user simulator ({_describe(config)})", folder):
-                simulator = fit_simulator(dataset, config, progress)
-                simulator.save(folder)
-    return simulator
+
+    return load_or_build(folder, "simulator.json", FittedSimulator.load, build, "simulator",
+                         f"fitting a user simulator ({_describe(config)})")
 
 
 def cache_folder(dataset: PreparedDataset, config: SimulatorConfig) -> Path:
@@ -226,18 +223,6 @@ def cache_folder(dataset: PreparedDataset, config: SimulatorConfig) -> Path:
     text = (json.dumps(_key_fields(config), sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
     return cache_dir() / "simulators" / hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _cached(folder: Path, warn: bool) -> FittedSimulator | None:
-    """The simulator in cache entry `folder`; None when absent, or corrupt (warned if `warn`)."""
-    if not (folder / "simulator.json").is_file():
-        return None
-    try:
-        return FittedSimulator.load(folder)
-    except Exception as err:  # whatever is wrong with an entry, the cure is to refit it
-        if warn:
-            warn_rebuilding(folder, err)
-        return None
 
 
 def _describe(config: SimulatorConfig) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from musicgym.artifacts import (
     CorruptArtifactError,
     atomic_dir,
+    building,
     checksum_files,
     entry_lock,
     read_manifest,
@@ -16,7 +17,6 @@ from musicgym.artifacts import (
 )
 from musicgym.data.cache import cache_dir
 from musicgym.synthetic.generator import GENERATOR_VERSION, SyntheticConfig, generate
-from musicgym.threads import building
 
 DEFAULT_SYNTHETIC = SyntheticConfig(n_sessions=5_000, n_tracks=20_000, seed=0)
 """The project's default data: small enough to generate in about a second."""
