@@ -176,7 +176,9 @@ def _train(config: TrainConfig, env_config: EnvConfig,
     venv = VecMonitor(SB3VecEnv.make(config.num_envs, **asdict(env_config)))
     venv.seed(config.seed)
     eval_env = VecMonitor(SB3VecEnv.make(config.num_envs,
-                                         **asdict(replace(env_config, sessions="validation"))))
+                                         **asdict(replace(env_config, sessions="validation",
+                                                          uncertainty_penalty=0.0,
+                                                          concentration_penalty=0.0))))
     if resume_from is None:
         model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
                            noise_sigma=config.noise_sigma, seed=config.seed)

@@ -149,7 +149,10 @@ def read_json(path: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{path}: missing; rebuild the artifact that holds it") from err
-    except json.JSONDecodeError as err:
+    except IsADirectoryError as err:
+        raise ValueError(f"{path}: a folder where a JSON file belongs; rebuild the artifact "
+                         "that holds it") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not valid JSON ({err}); delete it and rebuild") from err
 
 
@@ -226,7 +229,7 @@ def entry_lock(path: str | Path, what: str = "cache entry") -> Iterator[None]:
         except Timeout:
             waited += 60
             print(f"musicgym: waiting for another process to finish the {what} {path} "
-                  f"({waited / 60:.0f} min)", flush=True)
+                  f"({waited / 60:.0f} min)", file=sys.stderr, flush=True)
     try:
         yield
     finally:
@@ -251,12 +254,13 @@ def unreadable(path: str | Path, err: BaseException, fix: str,
     return CorruptArtifactError(f"{path}: {what} ({type(err).__name__}: {detail}); {fix}")
 
 
-def read_verified_manifest(folder: str | Path, name: str, version: int,
-                           fix: str) -> dict[str, Any]:
+def read_verified_manifest(folder: str | Path, name: str, version: int, fix: str,
+                           required: Iterable[str] = ()) -> dict[str, Any]:
     """Read the manifest `name` of `folder`, then check every file it records by sha256.
 
-    :raises CorruptArtifactError: when the manifest records no checksums (an older format) or
-        a file is missing or changed.
+    :param required: files the manifest must record (so a damaged manifest cannot skip them)
+    :raises CorruptArtifactError: when the manifest records no checksums (an older format),
+        lacks a required file, or a file is missing or changed.
     """
     folder = Path(folder)
     payload = read_manifest(folder / name, version, fix)
@@ -264,6 +268,9 @@ def read_verified_manifest(folder: str | Path, name: str, version: int,
     if not isinstance(files, dict) or not files:
         raise CorruptArtifactError(f"{folder / name}: records no file checksums (written by an "
                                    f"older musicgym); {fix}")
+    missing = sorted(set(required) - set(files))
+    if missing:
+        raise CorruptArtifactError(f"{folder / name}: records no checksum of {missing}; {fix}")
     verify_files(folder, files, fix)
     return payload
 
@@ -299,7 +306,7 @@ def load_or_build(folder: Path, manifest: str, load: Callable[[Path], T], build:
             return None
         try:
             return load(folder)
-        except Exception as err:  # whatever is wrong with an entry, the cure is to rebuild it
+        except (ValueError, OSError, KeyError, EOFError) as err:  # corrupt: rebuild it
             if warn:
                 warn_rebuilding(folder, err)
             return None

@@ -428,3 +428,14 @@ def test_default_synthetic_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert dataset.truth.stat().st_mtime_ns == stamp
     # besides the data only its lock file (hidden)
     assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [folder.name]
+
+
+def test_generate_never_replaces_a_set_holding_the_users_files(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    generate(_tiny(), out)
+    generate(_tiny(), out)  # an earlier set, alone, is replaced
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        generate(_tiny(), out)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "truth.json").is_file()

@@ -151,7 +151,8 @@ class Catalog:
         :raises CorruptArtifactError: naming the file that is missing, changed or unreadable.
         """
         path = Path(path)
-        manifest = read_verified_manifest(path, "catalog.json", FORMAT_VERSION, FIX)
+        manifest = read_verified_manifest(path, "catalog.json", FORMAT_VERSION, FIX,
+                                          ("catalog.npz",))
         try:
             with np.load(path / "catalog.npz", allow_pickle=False) as npz:
                 arrays = {name: npz[name] for name in _ARRAYS}

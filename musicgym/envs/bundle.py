@@ -81,8 +81,22 @@ def load_bundle(config: EnvConfig) -> SimulatorBundle:
                          f"exceeds the {found} recommendable tracks (those with at least "
                          f"min_plays={config.min_plays} training plays); lower slate_size or "
                          "min_plays, or use a larger log")
-    return SimulatorBundle(make_world(dataset, config),
-                           catalog,
-                           ActionDecoder.for_catalog(catalog, config.decoding,
-                                                     IndexSpec.of(config)),
+    return SimulatorBundle(make_world(dataset, config), catalog,
+                           _decoder(catalog, config.decoding, IndexSpec.of(config)),
                            make_sampler(dataset, catalog, config))
+
+
+_DECODERS: dict[tuple[str, str, IndexSpec], ActionDecoder] = {}
+
+
+def _decoder(catalog: Catalog, decoding: str, index: IndexSpec) -> ActionDecoder:
+    """The process's one decoder per (catalog, decoding, index).
+
+    The bundles of the train, validation and judging envs share it: a faiss index is built once.
+    """
+    key = (catalog.checksum, decoding, index)
+    if key not in _DECODERS:
+        if len(_DECODERS) >= 8:
+            _DECODERS.pop(next(iter(_DECODERS)))
+        _DECODERS[key] = ActionDecoder.for_catalog(catalog, decoding, index)
+    return _DECODERS[key]

@@ -200,6 +200,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a new session drawn from the logs."""
         super().reset(seed=check_seed(seed))
+        if seed is not None:
+            self.sessions.forget_recommendations()
         self.sessions.reset(np.array([0]), self.np_random)
         self._needs_reset = False
         return self.sessions.observation()[0], self._reset_info()

@@ -14,6 +14,8 @@ catalog rows; the world's user model sees its own rows, mapped by track id.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
@@ -223,6 +225,10 @@ class SessionBatch:
         return {"reward": reward, "tracks": tracks, "outcomes": outcomes,
                 "disagreement": disagreement, "concentration": concentration}
 
+    def forget_recommendations(self) -> None:
+        """Clear what the concentration penalty counts; a seeded reset does, for reproducibility."""
+        self._recent[:] = 0.0
+
     def _concentration(self, tracks: np.ndarray) -> np.ndarray:
         """How over-recommended each of `tracks` is, in [0, 1]; then count them as recommended.
 
@@ -233,7 +239,7 @@ class SessionBatch:
         share = self._recent[tracks] / total if total > 0 else np.zeros(len(tracks))
         uniform = 1.0 / len(self.catalog.recommendable)
         value = np.minimum(share / uniform / CONCENTRATION_SCALE, 1.0)
-        self._recent *= 1.0 - len(tracks) / CONCENTRATION_WINDOW
+        self._recent *= math.exp(-len(tracks) / CONCENTRATION_WINDOW)
         np.add.at(self._recent, tracks, 1.0)
         return value
 

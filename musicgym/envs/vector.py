@@ -73,6 +73,8 @@ class MusicRecVectorEnv(VectorEnv):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Start N new sessions."""
         super().reset(seed=check_seed(seed), options=options)
+        if seed is not None:
+            self.sessions.forget_recommendations()
         self.sessions.reset(np.arange(self.num_envs), self.np_random)
         self._autoreset[:] = False
         self._needs_reset = False

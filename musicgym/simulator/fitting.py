@@ -116,7 +116,8 @@ class FittedSimulator:
         """
         path = Path(path)
         manifest = path / "simulator.json"
-        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX)
+        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX,
+                                         ("embeddings.npz", "response/model.pt"))
         try:
             raw = payload["config"]
             config = SimulatorConfig(embedding_dim=raw["embedding_dim"], window=raw["window"],

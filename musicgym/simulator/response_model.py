@@ -144,7 +144,8 @@ class ResponseModel:
         """
         path = Path(path)
         manifest = path / "config.json"
-        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX)
+        payload = read_verified_manifest(path, manifest.name, FORMAT_VERSION, FIX,
+                                         ("model.pt", "track_stats.npz"))
         try:
             config = ResponseConfig(**payload["config"])
             prior = payload["prior"]

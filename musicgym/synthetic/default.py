@@ -77,7 +77,7 @@ def _intact(target: Path, warn: bool) -> bool:
                                        "older musicgym, without checksums)")
         manifest = read_manifest(target / CHECKSUMS, CHECKSUMS_VERSION, FIX)
         verify_files(target, manifest["files"], FIX)
-    except Exception as err:  # whatever is wrong with the set, the cure is to generate it again
+    except (ValueError, OSError, KeyError) as err:  # corrupt: generate it again
         if warn:
             warn_rebuilding(target, err)
         return False

@@ -155,6 +155,24 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
             f"out_dir {target} is a non-empty folder that is not a synthetic "
             "MSSD set; choose another folder or empty it"
         )
+    foreign = sorted(set(p.name for p in target.iterdir()) - _own_entries(target))
+    if foreign:
+        raise FileExistsError(f"out_dir {target} holds files that generate did not write "
+                              f"({', '.join(foreign[:3])}); replacing the set would delete "
+                              "them: move them away or choose another folder")
+
+
+def _own_entries(target: Path) -> set[str]:
+    """The top-level names of the files an earlier set in `target` says it wrote."""
+    try:
+        files = json.loads((target / "truth.json").read_text()).get("files", {})
+    except (ValueError, OSError, AttributeError):
+        return {"truth.json"}
+    names = {"truth.json", "checksums.json"}
+    for value in files.values():
+        for path in value if isinstance(value, list) else [value]:
+            names.add(Path(str(path)).parts[0])
+    return names
 
 
 def generate(
