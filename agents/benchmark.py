@@ -37,7 +37,7 @@ from agents import baselines
 from agents.evaluation import METRICS, confidence_interval, evaluate, summarize
 from agents.results import cell
 from agents.track_agent import PolicyAgent, TrackAgent
-from musicgym.artifacts import read_json, warn_rebuilding, write_json
+from musicgym.artifacts import jsonable, read_json, warn_rebuilding, write_json
 from musicgym.data.cache import cache_dir
 from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
@@ -139,13 +139,9 @@ def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
         out[key] = {name: evaluate(player, vec, rounds, seed) for name, player in players.items()}
         fields = None if identity is None else {
             **identity, "catalog": vec.bundle.catalog.checksum, "judge_fits": _fits(config),
-            "judge": _jsonable(asdict(replace(config, data=None, test_data=None)))}
+            "judge": jsonable(asdict(replace(config, data=None, test_data=None)))}
         out[key] |= _baseline_scores(vec, train_config, rounds, seed, fields)
     return out
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
 
 
 def _fits(config: EnvConfig) -> list[dict[str, Any]] | str:
@@ -167,7 +163,7 @@ def _run_identity(env_config: EnvConfig, test_data: str | Path | None, rounds: i
     return {"format_version": BASELINE_CACHE_VERSION, "musicgym": __version__,
             "simulator": [fitting.FORMAT_VERSION, response_model.FORMAT_VERSION],
             "data": load_dataset(env_config.data).checksum, "test_data": test,
-            "trained_in": _jsonable(asdict(replace(env_config, data=None, test_data=None))),
+            "trained_in": jsonable(asdict(replace(env_config, data=None, test_data=None))),
             "trained_in_fits": _fits(env_config),
             "metrics": list(METRICS), "baselines": list(BASELINES),
             "rounds": int(rounds), "seed": int(seed), "num_envs": int(num_envs)}

@@ -1,7 +1,9 @@
 """`Recommender`: a trained agent's recommendations for a listening history, outside any env.
 
-    rec = Recommender.load("runs/MusicRec-v0__ddpg__0__1732752000")
-    rec.recommend(history=["t_…", "t_…"], outcomes=["not_skipped", "skip_1"], k=10)
+    rec = Recommender.load(run_dir)   # the folder `musicgym train` printed
+    rec.recommend(history=["t_248b30dc-ed2a-49c7-a518-0fbcf57e4446",
+                           "t_8692e448-a6aa-4580-9322-2909d559655d"],  # `musicgym tracks`
+                  outcomes=["not_skipped", "skip_1"], k=10)
 
 History tracks the simulator never saw raise `UnknownTracksError` (naming them), or, with
 `unknown="skip"`, are left out of the history (and listed in `rec.last_skipped`).

@@ -39,6 +39,7 @@ from musicgym.artifacts import (
     CorruptArtifactError,
     atomic_path,
     file_sha256,
+    jsonable,
     read_json,
     verify_files,
     write_json,
@@ -235,8 +236,8 @@ def write_run_files(run: Path, model: BaseAlgorithm, env_config: EnvConfig,
     with atomic_path(run / POLICY_FILE) as tmp:
         torch.save(state, tmp)
     algo = next(name for name, cls in ALGORITHMS.items() if isinstance(model, cls))
-    record = {"format_version": RUN_FORMAT, "algo": algo, "env": _jsonable(asdict(env_config)),
-              "train": _jsonable(train_settings), "policy": policy_description(policy),
+    record = {"format_version": RUN_FORMAT, "algo": algo, "env": jsonable(asdict(env_config)),
+              "train": jsonable(train_settings), "policy": policy_description(policy),
               "catalog_checksum": getattr(policy, "catalog_checksum", None),
               "files": {POLICY_FILE: file_sha256(run / POLICY_FILE)},
               "musicgym_version": __version__}
@@ -299,5 +300,3 @@ def load_policy(run_dir: str | Path) -> tuple[dict[str, Any], Any]:
     return record, policy
 
 
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}

@@ -142,6 +142,11 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+def jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with paths made strings, for a JSON record of a config."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
     """Read a JSON artifact, with an error that names the file when it is missing or broken."""
     path = Path(path)
@@ -188,8 +193,15 @@ def checksum_files(folder: str | Path, names: Iterable[str] | None = None) -> di
     return {name: file_sha256(folder / name) for name in names}
 
 
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+"""(path, size, mtime_ns, sha256) of files this process has already hashed and found right."""
+
+
 def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
     """Check every file in `files` ({relative path: sha256}) against its recorded checksum.
+
+    A file is hashed once per process: while its size and modification time stay the same, a
+    second check (the next `gym.make`, the next world on the same data) only looks at them.
 
     :param fix: what the user should do, appended to the error.
     :raises CorruptArtifactError: naming the first missing or changed file.
@@ -199,9 +211,14 @@ def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
         path = folder / name
         if not path.is_file():
             raise CorruptArtifactError(f"{path}: missing from the artifact; {fix}")
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
+        if key in _VERIFIED:
+            continue
         if file_sha256(path) != expected:
             raise CorruptArtifactError(f"{path}: contents do not match the sha256 recorded in "
                                        f"{folder / 'manifest.json'} (corrupted or edited); {fix}")
+        _VERIFIED.add(key)
 
 
 def warn_rebuilding(path: str | Path, err: Exception) -> None:

@@ -34,7 +34,8 @@ nonnegative_float = _number(float, 0.0, "a number >= 0")
 
 def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None,
-                        help="MSSD log or prepared dataset (default: the synthetic default set)")
+                        help="MSSD log, prepared dataset or `musicgym generate` folder "
+                             "(default: the synthetic default set)")
     parser.add_argument("--slate-size", type=positive_int, default=1,
                         help="tracks recommended per step")
     parser.add_argument("--reward", choices=("listened", "listen", "not_skipped"),
@@ -112,7 +113,10 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
                     min_plays=args.min_plays, decoding=args.decoding, world=args.world,
                     ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty,
                     concentration_penalty=args.concentration_penalty)
-    checkpoint_freq = math.ceil(args.timesteps / args.checkpoints) if args.checkpoints else 0
+    # N evenly spaced checkpoints: SB3 counts them in vector steps of num_envs env-steps
+    vector_steps = math.ceil(args.timesteps / args.num_envs)
+    checkpoint_freq = (math.ceil(vector_steps / args.checkpoints) * args.num_envs
+                       if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
