@@ -171,12 +171,28 @@ def read_manifest(path: str | Path, version: int, fix: str) -> dict[str, Any]:
     return payload
 
 
+_HASHED: dict[tuple[str, int, int], str] = {}
+"""sha256 of the files this process has hashed, by (path, size, mtime_ns)."""
+
+
 def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
+    """Hex SHA-256 of a file's bytes, read in blocks.
+
+    A file is read once per process: while its size and modification time stay the same, the
+    next call (the next `gym.make`, the next world on the same data) returns the same digest.
+    """
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _HASHED:
+        return _HASHED[key]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    # remembered only for files unchanged for a while: file systems stamp times in coarse
+    # ticks, so a file rewritten right after it was hashed could keep its key
+    if time.time_ns() - stat.st_mtime_ns > 2_000_000_000:
+        _HASHED[key] = digest.hexdigest()
     return digest.hexdigest()
 
 
@@ -193,15 +209,8 @@ def checksum_files(folder: str | Path, names: Iterable[str] | None = None) -> di
     return {name: file_sha256(folder / name) for name in names}
 
 
-_VERIFIED: set[tuple[str, int, int, str]] = set()
-"""(path, size, mtime_ns, sha256) of files this process has already hashed and found right."""
-
-
 def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
     """Check every file in `files` ({relative path: sha256}) against its recorded checksum.
-
-    A file is hashed once per process: while its size and modification time stay the same, a
-    second check (the next `gym.make`, the next world on the same data) only looks at them.
 
     :param fix: what the user should do, appended to the error.
     :raises CorruptArtifactError: naming the first missing or changed file.
@@ -211,14 +220,9 @@ def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
         path = folder / name
         if not path.is_file():
             raise CorruptArtifactError(f"{path}: missing from the artifact; {fix}")
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
-        if key in _VERIFIED:
-            continue
         if file_sha256(path) != expected:
             raise CorruptArtifactError(f"{path}: contents do not match the sha256 recorded in "
                                        f"{folder / 'manifest.json'} (corrupted or edited); {fix}")
-        _VERIFIED.add(key)
 
 
 def warn_rebuilding(path: str | Path, err: Exception) -> None:

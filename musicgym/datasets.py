@@ -17,7 +17,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from musicgym.artifacts import entry_lock, warn_rebuilding
+from musicgym.artifacts import building, entry_lock, warn_rebuilding
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset, StaleDatasetError
 from musicgym.data.prepare import PrepareOptions, prepare
@@ -74,7 +74,9 @@ def load_dataset(data: str | Path | None = None, tracks: str | Path | None = Non
             except (ValueError, OSError) as err:
                 warn_rebuilding(out, err)
             _discard(out)
-        return prepare(data, out, tracks, PrepareOptions(progress=progress), checksums=checksums)
+        with building(f"preparing {data}", out):
+            return prepare(data, out, tracks, PrepareOptions(progress=progress),
+                           checksums=checksums)
 
 
 def _discard(entry: Path) -> None:

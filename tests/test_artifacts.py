@@ -80,3 +80,30 @@ def test_read_manifest_checks_the_format_version(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="format version 2, this musicgym reads version 1; "
                                          "run `musicgym prepare` again"):
         read_manifest(path, 1, "run `musicgym prepare` again")
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+    import time
+
+    from musicgym import artifacts
+
+    reads = []
+    real = hashlib.sha256
+
+    def counting(*args: object) -> object:
+        reads.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(artifacts.hashlib, "sha256", counting)
+    path = tmp_path / "table.bin"
+    path.write_bytes(b"a" * 100)
+    old = time.time_ns() - 10_000_000_000
+    os.utime(path, ns=(old, old))
+    first = artifacts.file_sha256(path)
+    assert artifacts.file_sha256(path) == first and len(reads) == 1
+    path.write_bytes(b"b" * 100)  # rewritten now: a new modification time, hashed again
+    assert artifacts.file_sha256(path) == real(b"b" * 100).hexdigest() and len(reads) == 2
+    assert artifacts.file_sha256(path) != first and len(reads) == 3  # fresh files: not cached
