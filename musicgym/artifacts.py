@@ -105,6 +105,21 @@ def replace_dir(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def discard(path: str | Path) -> None:
+    """Remove an artifact musicgym wrote (a corrupt or stale cache entry), crash-safely.
+
+    It is renamed first, in one step, to a `.NAME.old-PID-*` sibling, which the next write of
+    `path` clears if this process dies before removing it: never a half-deleted entry.
+    """
+    path = Path(path)
+    old = _sibling(path, "old")
+    os.replace(path, old)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
+
+
 def _rename_new(src: Path, dst: Path) -> None:
     """Move the folder `src` to `dst` unless something other than an empty folder is there."""
     try:

@@ -12,12 +12,9 @@ and a file lock makes sure two processes never prepare the same entry at once.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import uuid
 from pathlib import Path
 
-from musicgym.artifacts import building, entry_lock, warn_rebuilding
+from musicgym.artifacts import building, discard, entry_lock, warn_rebuilding
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset, StaleDatasetError
 from musicgym.data.prepare import PrepareOptions, prepare
@@ -73,21 +70,7 @@ def load_dataset(data: str | Path | None = None, tracks: str | Path | None = Non
                 pass
             except (ValueError, OSError) as err:
                 warn_rebuilding(out, err)
-            _discard(out)
+            discard(out)
         with building(f"preparing {data}", out):
             return prepare(data, out, tracks, PrepareOptions(progress=progress),
                            checksums=checksums)
-
-
-def _discard(entry: Path) -> None:
-    """Remove a cache entry that cannot be used; musicgym wrote everything in it.
-
-    It is renamed first (one atomic step), so a crash midway leaves a `.NAME.old-PID-*` that
-    the next write of the entry clears, never a half-deleted entry.
-    """
-    old = entry.with_name(f".{entry.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    os.replace(entry, old)
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink(missing_ok=True)
