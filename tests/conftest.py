@@ -45,8 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep prepared data and fitted simulators of the tests out of the user's cache."""
+    """Keep prepared data and fitted simulators of the tests out of the user's cache, and SB3's
+    per-`learn` log folders (made when a model has no TensorBoard folder) out of /tmp."""
     mp = pytest.MonkeyPatch()
     mp.setenv("MUSICGYM_CACHE", str(tmp_path_factory.mktemp("musicgym-cache")))
+    mp.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))
     yield
     mp.undo()
