@@ -280,7 +280,7 @@ def load_policy(run_dir: str | Path) -> tuple[dict[str, Any], Any]:
     run_dir = Path(run_dir)
     record = read_run_record(run_dir)
     fix = "the run folder is damaged or was edited: copy it again or train again"
-    verify_files(run_dir, {POLICY_FILE: record["files"].get(POLICY_FILE, "")}, fix)
+    verify_files(run_dir, {POLICY_FILE: record["files"].get(POLICY_FILE, "")}, fix, "run.json")
     path = run_dir / POLICY_FILE
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

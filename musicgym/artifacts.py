@@ -224,10 +224,12 @@ def checksum_files(folder: str | Path, names: Iterable[str] | None = None) -> di
     return {name: file_sha256(folder / name) for name in names}
 
 
-def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
+def verify_files(folder: str | Path, files: dict[str, str], fix: str,
+                 manifest: str = "manifest.json") -> None:
     """Check every file in `files` ({relative path: sha256}) against its recorded checksum.
 
     :param fix: what the user should do, appended to the error.
+    :param manifest: the file in `folder` that recorded the checksums, named in the error.
     :raises CorruptArtifactError: naming the first missing or changed file.
     """
     folder = Path(folder)
@@ -237,7 +239,7 @@ def verify_files(folder: str | Path, files: dict[str, str], fix: str) -> None:
             raise CorruptArtifactError(f"{path}: missing from the artifact; {fix}")
         if file_sha256(path) != expected:
             raise CorruptArtifactError(f"{path}: contents do not match the sha256 recorded in "
-                                       f"{folder / 'manifest.json'} (corrupted or edited); {fix}")
+                                       f"{folder / manifest} (corrupted or edited); {fix}")
 
 
 def warn_rebuilding(path: str | Path, err: Exception) -> None:
@@ -307,7 +309,7 @@ def read_verified_manifest(folder: str | Path, name: str, version: int, fix: str
     missing = sorted(set(required) - set(files))
     if missing:
         raise CorruptArtifactError(f"{folder / name}: records no checksum of {missing}; {fix}")
-    verify_files(folder, files, fix)
+    verify_files(folder, files, fix, name)
     return payload
 
 
