@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from threadpoolctl import threadpool_limits
@@ -58,3 +59,14 @@ def training_numerics(threads: int = 1) -> Iterator[None]:
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(before)
+
+
+@contextmanager
+def one_faiss_thread(faiss: Any) -> Iterator[None]:
+    """Run faiss on one OpenMP thread (a deterministic HNSW build), then restore the count."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)

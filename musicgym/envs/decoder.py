@@ -18,8 +18,6 @@ on one thread, which makes it deterministic.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ import numpy as np
 
 from musicgym.embeddings.catalog import Catalog
 from musicgym.envs.config import CHECKS, FAISS_INSTALL, EnvConfig, faiss_missing
+from musicgym.threads import one_faiss_thread
 
 _warned_no_faiss = False
 
@@ -86,17 +85,6 @@ def _warn_no_faiss(size: int, threshold: int) -> None:
                       f"index_threshold={threshold}) because faiss is not installed; "
                       f"{FAISS_INSTALL} for the faster approximate index, or pass "
                       "decoder_index='exact' to silence this", RuntimeWarning, stacklevel=4)
-
-
-@contextmanager
-def one_faiss_thread(faiss: Any) -> Iterator[None]:
-    """Run faiss on one OpenMP thread (a deterministic HNSW build), then restore the count."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 class ActionDecoder:
