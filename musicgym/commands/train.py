@@ -257,11 +257,23 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for results.json/.md/.csv and results.png")
 
 
+def benchmark_seed(args: argparse.Namespace, seed: int) -> dict:
+    """One seed of `musicgym benchmark`: train its agents, then judge them and the baselines.
+
+    :return: world -> agent -> metric -> value, as `agents.benchmark.benchmark_run` gives it
+    """
+    from agents.benchmark import benchmark_run
+    from agents.training import train
+
+    train_config, env_config = _configs(args, seed, args.out / "runs")
+    model, _ = train(train_config, env_config)
+    return benchmark_run({args.algo: model}, env_config, args.rounds, seed, test_data=args.test)
+
+
 def run_benchmark(args: argparse.Namespace) -> int:
     """Train one agent per seed; judge it and the baselines in every world on test sessions."""
-    from agents.benchmark import benchmark_run, collect, headline, transfer_gap
+    from agents.benchmark import collect, headline, transfer_gap
     from agents.results import write_results
-    from agents.training import train
 
     for seed in range(args.seeds):  # every seed's configs are valid before the first trains
         _configs(args, seed, args.out / "runs")
@@ -271,10 +283,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     _prepare(_configs(args, 0, args.out / "runs")[1])
     per_seed: dict[str, dict[str, list]] = {}
     for seed in range(args.seeds):
-        train_config, env_config = _configs(args, seed, args.out / "runs")
-        model, _ = train(train_config, env_config)
-        collect(per_seed, benchmark_run({args.algo: model}, env_config, args.rounds, seed,
-                                        test_data=args.test))
+        collect(per_seed, benchmark_seed(args, seed))
     summary = _summary(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
