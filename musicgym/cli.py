@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
                   "recommend tracks for a listening history with a trained run"),
     "summary": ("musicgym.commands.prepare", "add_summary_arguments", "run_summary",
                 "print what a dataset holds (default: the synthetic default set)"),
+    "minari": ("musicgym.commands.minari", "add_arguments", "run",
+               "write the logged sessions (or a trained agent's episodes) as a Minari dataset "
+               "of MusicRec-v0 episodes, for offline RL"),
     "tracks": ("musicgym.commands.tracks", "add_arguments", "run",
                "list the track ids an agent may recommend, most played first (ids to try "
                "`musicgym recommend` with)"),
