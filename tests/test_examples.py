@@ -72,6 +72,26 @@ def test_train_then_evaluate_the_saved_run(tmp_path: Path) -> None:
         assert line and all(0 < float(v) < 1 for v in line.groups())
 
 
+def test_rllib_ppo_trains_with_vectorised_env_runners(tmp_path: Path) -> None:
+    pytest.importorskip("ray")  # the optional extra `ray`; CI installs it
+    from musicgym.synthetic.generator import SyntheticConfig, generate
+
+    data = generate(SyntheticConfig(n_sessions=400, n_tracks=600, seed=3), tmp_path / "syn")
+    out = run_example("rllib_ppo.py", "--data", str(data.root), "--iterations", "2",
+                      "--batch", "256", "--num-envs", "4", "--slate-size", "2", cwd=tmp_path)
+    lines = re.findall(r"^iteration (\d): episode return ([\d.]+) \(min ([\d.]+), max "
+                       r"([\d.]+)\), (\d+) env steps, (\d+) in all, policy loss (\S+)$",
+                       out, re.MULTILINE)
+    assert [line[0] for line in lines] == ["1", "2"]
+    for _, mean, low, high, new, _, loss in lines:
+        assert 0 <= float(low) <= float(mean) <= float(high) <= 20  # tracks left in a session
+        assert int(new) >= 256 and abs(float(loss)) < 100
+    assert int(lines[1][5]) == int(lines[0][4]) + int(lines[1][4])
+    rate = re.search(r"1 env runner\(s\) x 4 envs \(vector_entry_point\): ([\d,]+) "
+                     r"env-steps/s while sampling", out)
+    assert rate and int(rate.group(1).replace(",", "")) > 0
+
+
 def test_docs_figures_plots_a_learning_curve(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("docs_figures",
                                                   ROOT / "scripts" / "docs_figures.py")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from numbers import Integral
 from typing import Any, ClassVar
 
@@ -56,6 +57,33 @@ def check_seed(seed: Any) -> int | None:
         raise EnvArgumentError(f"seed ({seed!r}) of reset() must be None or a non-negative "
                                "integer")
     return int(seed)
+
+
+def merge_env_config(env_config: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env's arguments given as one mapping (RLlib's `env_config`) and as keywords.
+
+    RLlib passes an env class its `env_config` as one positional `EnvContext`, a dict.
+    """
+    if env_config is None:
+        return kwargs
+    if not isinstance(env_config, Mapping):
+        raise EnvArgumentError(f"env_config (a {type(env_config).__name__}) must be a mapping "
+                               "from MusicRec-v0's argument names to values (RLlib's "
+                               "env_config), or None")
+    odd = [key for key in env_config if not isinstance(key, str)]
+    if odd:
+        raise EnvArgumentError(f"env_config has the key {odd[0]!r}; its keys must be names of "
+                               "MusicRec-v0's arguments (strings)")
+    if "num_envs" in env_config:
+        raise EnvArgumentError("env_config holds num_envs, which belongs to the vector env, "
+                               "not MusicRecEnv: with RLlib set num_envs_per_env_runner, and "
+                               "for gym_env_vectorize_mode='vector_entry_point' use the name "
+                               "that musicgym.rllib.register_env() registers")
+    twice = sorted(set(env_config) & set(kwargs))
+    if twice:
+        raise TypeError(f"MusicRec-v0 got {twice} both in env_config and by keyword; pass each "
+                        "once")
+    return {**env_config, **kwargs}
 
 
 class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -146,6 +174,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     >>> env.unwrapped.OUTCOME_NAMES
     ('skip_1', 'skip_2_only', 'skip_3_only', 'not_skipped')
 
+    The arguments may also come as one mapping, `MusicRecEnv({"slate_size": 3})`, which is how
+    Ray RLlib passes its `env_config` to an env class (see `musicgym.rllib`).
     Each argument is checked when the env is made, before any data is read or model fitted;
     a bad one raises `EnvArgumentError` (a `ValueError`) naming it, or `DataNotFoundError`
     (also a `FileNotFoundError`) for a `data` or `test_data` path that does not exist.
@@ -185,8 +215,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     OUTCOME_NAMES: ClassVar[tuple[str, ...]] = OUTCOMES
     """Name of each code in `info["outcomes"]` (-1: not played)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.config = EnvConfig.from_kwargs(**kwargs)
+    def __init__(self, env_config: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        self.config = EnvConfig.from_kwargs(**merge_env_config(env_config, kwargs))
         self._needs_reset = True
         self.bundle: SimulatorBundle = load_bundle(self.config)
         self.sessions = SessionBatch(self.bundle, self.config, 1)
