@@ -1,8 +1,10 @@
-"""Decoding at catalog scale: the faiss HNSW index of `ActionDecoder` and its env arguments.
+"""Decoding at catalog scale: the "dot" candidate pool and the faiss HNSW index of
+`ActionDecoder`, and their env arguments.
 
-The index must agree with exact decoding whenever it finds the exact top candidates, never
-return a banned track (played, or earlier in the slate), fall back to exact search when all of
-its candidates are banned, and build deterministically. The argument checks run without faiss.
+Each must agree with exact decoding whenever it holds the exact best track, never return a
+banned track (played, or earlier in the slate), fall back to exact search when all of its
+candidates are banned, and build deterministically. The argument checks and the pool run
+without faiss.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from musicgym.envs.config import EnvArgumentError, EnvConfig
 from musicgym.envs.decoder import ActionDecoder, IndexSpec
 
 EXACT = IndexSpec(kind="exact")
-FORCED = IndexSpec(kind="auto", threshold=0)
-"""Through the index at any size (when faiss is installed)."""
+FORCED = IndexSpec(kind="faiss", threshold=0)
+"""Through the HNSW index at any size (faiss must be installed)."""
+POOLED = IndexSpec(kind="auto", threshold=0)
+"""Through the candidate pool ("dot") or the HNSW index ("nearest") at any size."""
 
 
 def unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -103,21 +107,26 @@ def test_auto_without_faiss_searches_exactly_and_warns_once(
     monkeypatch.setattr(decoder_module, "_warned_no_faiss", False)
     vectors, rows = catalog(300)
     with pytest.warns(RuntimeWarning, match=r"all 300 .*index_threshold=100.*faiss"):
-        auto = ActionDecoder(vectors, rows, "dot", IndexSpec(threshold=100))
+        auto = ActionDecoder(vectors, rows, "nearest", IndexSpec(threshold=100))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = ActionDecoder(vectors, rows, "nearest", IndexSpec(threshold=100))
-        small = ActionDecoder(vectors, rows, "dot", IndexSpec(threshold=301))
+        small = ActionDecoder(vectors, rows, "nearest", IndexSpec(threshold=301))
+        # "dot" above the threshold searches the candidate pool, which needs no faiss
+        pooled = ActionDecoder(vectors, rows, "dot", IndexSpec(threshold=100))
     assert auto.index is None and again.index is None and small.index is None
+    assert auto.pool is None and pooled.pool is not None and pooled.index is None
     protos = np.random.default_rng(1).uniform(-1, 1, (16, 2, vectors.shape[1]))
     played = np.full((16, 3), -1)
-    exact = ActionDecoder(vectors, rows, "dot", EXACT)
+    exact = ActionDecoder(vectors, rows, "nearest", EXACT)
     assert np.array_equal(auto.decode(protos, played)[0], exact.decode(protos, played)[0])
 
 
 def test_small_catalogs_are_searched_exactly_under_auto() -> None:
     vectors, rows = catalog(500)
-    assert ActionDecoder(vectors, rows).index is None  # default threshold 100,000
+    for decoding in ("dot", "nearest"):
+        decoder = ActionDecoder(vectors, rows, decoding)  # default threshold 100,000
+        assert decoder.index is None and decoder.pool is None
 
 
 # ---- the faiss index ------------------------------------------------------------------------
@@ -259,3 +268,120 @@ def test_env_with_the_index_plays_the_same_episode_as_exact(faiss) -> None:
             done = terminated or truncated
         episodes.append(slates)
     assert episodes[0] == episodes[1]
+
+
+# ---- the "dot" candidate pool (no faiss needed) ----------------------------------------------
+
+def uneven(n: int, dim: int = 16, seed: int = 9) -> np.ndarray:
+    """Vectors like a real catalog's: unequal spread per axis and norms spread over 10x."""
+    rng = np.random.default_rng(seed)
+    spread = np.linspace(1.0, 0.2, dim)
+    norms = rng.lognormal(0.0, 0.5, (n, 1))
+    return (rng.standard_normal((n, dim)) * spread * norms).astype(np.float32)
+
+
+def test_pool_recall_at_1_against_exact_on_uneven_vectors() -> None:
+    vectors = uneven(30_000)
+    start = time.perf_counter()
+    pooled = ActionDecoder(vectors, np.arange(30_000), "dot", POOLED)
+    build = time.perf_counter() - start
+    protos = np.random.default_rng(10).uniform(-1, 1, (2000, 1, 16)).astype(np.float32)
+    found = pooled.decode(protos, np.full((2000, 1), -1))[0][:, 0]
+    exact = (protos[:, 0] @ vectors.T).argmax(axis=1)
+    recall = float((found == exact).mean())
+    print(f"pool {len(pooled.pool)} of 30,000 tracks, built in {build:.2f} s, recall@1 {recall}")
+    assert pooled.index is None and len(pooled.pool) < 10_000
+    assert np.all(np.diff(pooled.pool) > 0)
+    assert np.isin(found, pooled.pool).all()
+    assert recall >= 0.95
+
+
+def test_pooled_decoding_is_exact_whenever_the_best_track_is_in_the_pool() -> None:
+    vectors, rows = catalog(3000, dim=8, seed=11)
+    vectors *= np.random.default_rng(11).uniform(0.2, 1.0, (3000, 1)).astype(np.float32)
+    pooled = ActionDecoder(vectors, rows, "dot", POOLED)
+    exact = ActionDecoder(vectors, rows, "dot", EXACT)
+    rng = np.random.default_rng(12)
+    protos = rng.uniform(-1, 1, (400, 3, 8)).astype(np.float32)
+    # histories of random catalog rows, foreign rows and empty slots; half the sessions have
+    # heard the 12 best tracks for their first slot, so their next best is often not pooled
+    best = np.argsort(-exact.scores(protos[:, 0]), axis=1, kind="stable")[:, :12]
+    played = np.concatenate([rng.choice(rows, (400, 6)), np.full((400, 2), 5),
+                             np.where(np.arange(400)[:, None] % 2, -1, rows[best])], axis=1)
+    played[:, :8][rng.random((400, 8)) < 0.2] = -1
+    tracks = pooled.decode(protos, played)[0]
+    want = exact.decode(protos, played)[0]
+    in_pool = np.isin(exact.catalog_index(want[:, 0]), pooled.pool)
+    assert 0.5 < in_pool.mean() < 1.0  # both kinds of sessions are tested
+    assert np.array_equal(tracks[in_pool, 0], want[in_pool, 0])
+    assert not (tracks[:, :, None] == played[:, None, :]).any()
+    assert all(len(set(slate)) == 3 for slate in tracks)
+
+
+def test_a_session_that_heard_the_whole_pool_is_decoded_exactly() -> None:
+    vectors, rows = catalog(300, dim=8, seed=13)
+    pooled = ActionDecoder(vectors, rows, "dot", POOLED)
+    exact = ActionDecoder(vectors, rows, "dot", EXACT)
+    assert len(pooled.pool) < 300
+    protos = np.random.default_rng(14).uniform(-1, 1, (6, 2, 8)).astype(np.float32)
+    played = np.full((6, len(pooled.pool)), -1)
+    played[::2] = rows[pooled.pool]  # sessions 0, 2, 4 heard every pool track
+    tracks = pooled.decode(protos, played)[0]
+    assert np.array_equal(tracks, exact.decode(protos, played)[0])
+    assert not np.isin(exact.catalog_index(tracks[::2]), pooled.pool).any()
+    assert np.isin(exact.catalog_index(tracks[1::2]), pooled.pool).all()
+
+
+def test_the_pool_is_deterministic_and_leaves_blas_threads_alone() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    vectors = uneven(5000, seed=15)
+    first = decoder_module.candidate_pool(vectors)
+    assert np.array_equal(first, decoder_module.candidate_pool(vectors))
+    assert not np.array_equal(first, decoder_module.candidate_pool(vectors, seed=1))
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+    # more directions or more tracks per direction only add to the pool
+    fewer = decoder_module.candidate_pool(vectors, directions=600, top=2)
+    assert np.isin(fewer, decoder_module.candidate_pool(vectors, directions=600, top=8)).all()
+
+
+def test_env_with_the_pool_never_repeats_a_track() -> None:
+    env = gym.make("MusicRec-v0", world="truth", slate_size=3, index_threshold=0)
+    decoder = env.unwrapped.bundle.decoder
+    assert decoder.pool is not None and len(decoder.pool) < len(decoder)
+    env.action_space.seed(16)
+    _, info = env.reset(seed=16)
+    heard, done = list(info["history_tracks"]), False
+    while not done:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        assert not set(info["tracks"]) & set(heard) and len(set(info["tracks"])) == 3
+        heard += [t for t, p in zip(info["tracks"], info["played"], strict=True) if p]
+        done = terminated or truncated
+
+
+def test_the_pool_is_cached_by_catalog_checksum_and_rebuilt_when_damaged(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("MUSICGYM_CACHE", str(tmp_path))
+    vectors = uneven(4000, seed=17)
+    first = ActionDecoder(vectors, np.arange(4000), "dot", POOLED, cache_key="catalog-1").pool
+    [entry] = (tmp_path / "decoder_pools").glob("[0-9a-f]*")  # beside its lock file
+    assert np.array_equal(np.load(entry / "pool.npy"), first)
+    built = decoder_module.candidate_pool
+
+    def never(*args, **kwargs):
+        raise AssertionError("the pool was built again instead of loaded")
+
+    monkeypatch.setattr(decoder_module, "candidate_pool", never)
+    again = ActionDecoder(vectors, np.arange(4000), "dot", POOLED, cache_key="catalog-1").pool
+    assert np.array_equal(again, first)
+    # a damaged entry is rebuilt, with a warning that names it
+    np.save(entry / "pool.npy", np.arange(3, dtype=np.int64))
+    monkeypatch.setattr(decoder_module, "candidate_pool", built)
+    with pytest.warns(RuntimeWarning, match="decoder_pools.*corrupt"):
+        rebuilt = ActionDecoder(vectors, np.arange(4000), "dot", POOLED,
+                                cache_key="catalog-1").pool
+    assert np.array_equal(rebuilt, first)
+    # another catalog has its own entry
+    ActionDecoder(vectors[:3000], np.arange(3000), "dot", POOLED, cache_key="catalog-2")
+    assert len(list((tmp_path / "decoder_pools").glob("[0-9a-f]*"))) == 2
