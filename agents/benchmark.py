@@ -47,6 +47,7 @@ from musicgym.simulator import fitting, response_model
 from musicgym.simulator.user_model import World
 from musicgym.simulator.worlds import member_configs
 from musicgym.synthetic.dataset import synthetic_root
+from musicgym.threads import one_torch_thread
 from musicgym.version import __version__
 
 Scores = dict[str, dict[str, dict[str, float]]]
@@ -134,13 +135,16 @@ def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
     train_config = replace(env_config, sessions="train")
     identity = _run_identity(env_config, test_data, rounds, seed, num_envs) if cache else None
     out: Scores = {}
-    for key, config in evaluation_configs(env_config, test_data).items():
-        vec = MusicRecVectorEnv(num_envs, **asdict(config))
-        out[key] = {name: evaluate(player, vec, rounds, seed) for name, player in players.items()}
-        fields = None if identity is None else {
-            **identity, "catalog": vec.bundle.catalog.checksum, "judge_fits": _fits(config),
-            "judge": jsonable(asdict(replace(config, data=None, test_data=None)))}
-        out[key] |= _baseline_scores(vec, train_config, rounds, seed, fields)
+    # one torch thread: judging small networks on a busy machine ran 7x faster, same numbers
+    with one_torch_thread():
+        for key, config in evaluation_configs(env_config, test_data).items():
+            vec = MusicRecVectorEnv(num_envs, **asdict(config))
+            out[key] = {name: evaluate(player, vec, rounds, seed)
+                        for name, player in players.items()}
+            fields = None if identity is None else {
+                **identity, "catalog": vec.bundle.catalog.checksum, "judge_fits": _fits(config),
+                "judge": jsonable(asdict(replace(config, data=None, test_data=None)))}
+            out[key] |= _baseline_scores(vec, train_config, rounds, seed, fields)
     return out
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -27,11 +28,20 @@ class CorruptArtifactError(ValueError):
     """An artifact file does not match the checksum its manifest recorded."""
 
 
+HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+"""This machine's name as temporaries carry it (no '-', which separates the name's parts)."""
+STALE_AGE_S = 2 * 24 * 3600
+"""A temporary of another machine untouched this long is stale: its PID cannot be tested from
+here, and no musicgym write goes two days without touching its files."""
+
+
 def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return path.with_name(f".{path.name}.{tag}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+# `.NAME.tmp-HOST-PID-xxxxxxxx`; older musicgym wrote `.NAME.tmp-PID-xxxxxxxx` (no host)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?:(?P<host>[A-Za-z0-9._]+)-)?"
+                        r"(?P<pid>\d+)-[0-9a-f]{8}$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -46,12 +56,42 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _last_touched(entry: Path) -> float:
+    """The newest modification time of `entry` and of everything under it."""
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for root, dirs, files in os.walk(entry):
+            for name in dirs + files:
+                try:
+                    newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+                except OSError:  # removed meanwhile
+                    continue
+    return newest
+
+
+def _stale(entry: Path, match: re.Match[str]) -> bool:
+    """Whether the temporary `entry` belongs to no running writer.
+
+    On a cache shared between machines (NFS), a PID says nothing about another machine's
+    processes: there only a temporary untouched for `STALE_AGE_S` is stale.
+    """
+    host = match["host"]
+    if host is None or host == HOST:  # an older musicgym's name is judged as this machine's
+        return not _pid_alive(int(match["pid"]))
+    try:
+        return time.time() - _last_touched(entry) > STALE_AGE_S
+    except OSError:  # removed meanwhile
+        return False
+
+
 def remove_stale_temporaries(path: str | Path) -> list[Path]:
     """Remove the temporaries that an interrupted musicgym write of `path` left beside it.
 
-    Only siblings named as `atomic_dir` and `atomic_path` name them (`.NAME.tmp-PID-xxxxxxxx`
-    or `.NAME.old-PID-xxxxxxxx`) whose process is no longer running are removed; anything
-    else, including a live writer's temporary, is left alone. Returns what was removed.
+    Only siblings named as `atomic_dir` and `atomic_path` name them
+    (`.NAME.tmp-HOST-PID-xxxxxxxx` or `.NAME.old-HOST-PID-xxxxxxxx`) are candidates: one of this
+    machine whose process is no longer running, or one of another machine (a shared cache)
+    whose files nobody touched for `STALE_AGE_S`. Anything else, including a live writer's
+    temporary, is left alone. Returns what was removed.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -59,7 +99,7 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     removed = []
     for entry in path.parent.iterdir():
         match = _TEMPORARY.match(entry.name)
-        if match is None or match["name"] != path.name or _pid_alive(int(match["pid"])):
+        if match is None or match["name"] != path.name or not _stale(entry, match):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -108,7 +148,7 @@ def replace_dir(src: Path, dst: Path) -> None:
 def discard(path: str | Path) -> None:
     """Remove an artifact musicgym wrote (a corrupt or stale cache entry), crash-safely.
 
-    It is renamed first, in one step, to a `.NAME.old-PID-*` sibling, which the next write of
+    It is renamed first, in one step, to a `.NAME.old-HOST-PID-*` sibling, which the next write of
     `path` clears if this process dies before removing it: never a half-deleted entry.
     """
     path = Path(path)

@@ -45,7 +45,7 @@ def fit_threads() -> Iterator[None]:
 
 @contextmanager
 def training_numerics(threads: int = 1) -> Iterator[None]:
-    """Train with `threads` torch threads and denormal floats flushed to zero, then restore.
+    """Train with `threads` torch threads, one BLAS thread and denormals flushed, then restore.
 
     Tiny gradients turned denormal and made training 4x slower in some simulators. Flushing is
     process-wide CPU state (it also broke hypothesis's float strategies after a training run),
@@ -54,8 +54,9 @@ def training_numerics(threads: int = 1) -> Iterator[None]:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
-    try:
-        yield
+    try:  # one BLAS thread: numpy's sums in another order flip near-tied decodings
+        with threadpool_limits(1, user_api="blas"):
+            yield
     finally:
         torch.set_flush_denormal(False)
         torch.set_num_threads(before)

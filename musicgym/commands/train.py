@@ -255,19 +255,34 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=positive_int, default=5, help="independent seeds")
     parser.add_argument("--out", type=Path, required=True,
                         help="folder for results.json/.md/.csv and results.png")
+    parser.add_argument("--no-offline", dest="offline", action="store_false",
+                        help="skip the offline agents bc_logged and td3bc_logged (learned from "
+                             "the logged training sessions alone; only with --slate-size 1)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run the (agent, seed, world) jobs on a Ray cluster: the one at "
+                             "ADDRESS (HOST:PORT as `ray start --head` prints it, "
+                             "ray://HOST:PORT, auto), else a local one; the results are the "
+                             "serial run's (needs the extra: pip install -e \".[ray]\")")
 
 
 def benchmark_seed(args: argparse.Namespace, seed: int) -> dict:
     """One seed of `musicgym benchmark`: train its agents, then judge them and the baselines.
 
+    The online agent trains in the simulator; with one track per slate, the offline agents
+    (`bc_logged`, `td3bc_logged`; not with `--no-offline`) learn, with the same seed, from the
+    logged training sessions of the same catalog (world A's half by default) alone. All are
+    judged alike.
+
     :return: world -> agent -> metric -> value, as `agents.benchmark.benchmark_run` gives it
     """
     from agents.benchmark import benchmark_run
-    from agents.training import train
+    from agents.distributed import seed_trainers
 
     train_config, env_config = _configs(args, seed, args.out / "runs")
-    model, _ = train(train_config, env_config)
-    return benchmark_run({args.algo: model}, env_config, args.rounds, seed, test_data=args.test)
+    # the same trainers, in the same order, as the jobs of --ray
+    trainers = seed_trainers(args.algo, env_config.slate_size, getattr(args, "offline", True))
+    agents = {name: trainer(train_config, env_config) for name, trainer in trainers.items()}
+    return benchmark_run(agents, env_config, args.rounds, seed, test_data=args.test)
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -280,25 +295,61 @@ def run_benchmark(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise NotADirectoryError(f"--out {args.out} is a file; pass a folder for the results")
     _check_paths(args, args.out / "runs")
-    _prepare(_configs(args, 0, args.out / "runs")[1])
+    if args.ray is not None:  # a bad address or a missing Ray fails before any work
+        from agents.distributed import check_address, import_ray
+
+        check_address(args.ray or None)
+        import_ray()
     per_seed: dict[str, dict[str, list]] = {}
-    for seed in range(args.seeds):
-        collect(per_seed, benchmark_seed(args, seed))
+    for results in _seed_results(args):
+        collect(per_seed, results)
     summary = _summary(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty, "algo": args.algo,
-            "timesteps": args.timesteps, "num_envs": args.num_envs}
+            "timesteps": args.timesteps, "num_envs": args.num_envs,
+            "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}
+    if meta["offline"]:
+        from agents.offline import BENCHMARK_EPOCHS
+
+        meta["offline_epochs"] = BENCHMARK_EPOCHS
+    if args.ray is not None:  # the only entry in which a --ray run differs from the serial one
+        meta["ray"] = args.ray or "local"
     gap = transfer_gap(per_seed, args.algo)
     if gap is not None:
         meta["transfer_gap"] = gap
     print(write_results(args.out, summary, meta))
-    print(headline(summary, args.algo))
+    for agent in (args.algo, "bc_logged", "td3bc_logged"):
+        if agent in summary.get("held_out_world", {}):
+            print(headline(summary, agent))
     if gap is not None:
         print(f"{args.algo}: train world minus held-out world: {gap['mean']:.3f} "
               f"[{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]")
     return 0
+
+
+def _seed_results(args: argparse.Namespace) -> list[dict]:
+    """Each seed's results: `benchmark_seed` one seed after the other, or as jobs on Ray.
+
+    The data and the training world are made ready first (`_prepare`).
+    """
+    from agents.distributed import job_threads
+
+    if args.ray is None:
+        # the threads every Ray job runs on, from the first load of the worlds (the envs this
+        # process builds share them): with other BLAS thread counts DDPG learned another
+        # policy, and one thread judged 7x faster on a busy machine
+        with job_threads():
+            _prepare(_configs(args, 0, args.out / "runs")[1])
+            return [benchmark_seed(args, seed) for seed in range(args.seeds)]
+    _prepare(_configs(args, 0, args.out / "runs")[1])  # the jobs load what it fits
+    from agents.distributed import run_on_ray, seed_trainers
+
+    jobs = [_configs(args, seed, args.out / "runs") for seed in range(args.seeds)]
+    # the agents benchmark_seed trains, in its order
+    trainers = seed_trainers(args.algo, args.slate_size, getattr(args, "offline", True))
+    return run_on_ray(jobs, args.rounds, args.test, args.ray or None, trainers)
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:

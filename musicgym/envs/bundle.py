@@ -22,6 +22,7 @@ from musicgym.envs.decoder import ActionDecoder, IndexSpec
 from musicgym.simulator.sampler import SessionSampler
 from musicgym.simulator.user_model import World
 from musicgym.simulator.worlds import load_world, world_split
+from musicgym.threads import fit_threads
 
 SPARE_TRACKS = 20
 """Recommendable tracks a catalog needs beyond one slate, so sessions never run out."""
@@ -72,6 +73,12 @@ def make_sampler(dataset: PreparedDataset, catalog: Catalog,
 @functools.lru_cache(maxsize=8)
 def load_bundle(config: EnvConfig) -> SimulatorBundle:
     """Build (once per process) the parts of an env for `config`."""
+    with fit_threads():  # the same numbers whatever the caller's BLAS thread count
+        return _build_bundle(config)
+
+
+def _build_bundle(config: EnvConfig) -> SimulatorBundle:
+    """The parts of an env for `config`, built on the caller's threads."""
     dataset = load_dataset(config.data)
     catalog = load_or_fit_catalog(dataset, world_split(config.catalog_sessions),
                                   CatalogSpec(min_plays=config.min_plays))
