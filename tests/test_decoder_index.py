@@ -19,6 +19,7 @@ import pytest
 
 import musicgym  # noqa: F401  (registers MusicRec-v0)
 from musicgym.envs import decoder as decoder_module
+from musicgym.envs import pool as pool_module
 from musicgym.envs.config import EnvArgumentError, EnvConfig
 from musicgym.envs.decoder import ActionDecoder, IndexSpec
 
@@ -337,13 +338,13 @@ def test_the_pool_is_deterministic_and_leaves_blas_threads_alone() -> None:
 
     before = [lib["num_threads"] for lib in threadpool_info()]
     vectors = uneven(5000, seed=15)
-    first = decoder_module.candidate_pool(vectors)
-    assert np.array_equal(first, decoder_module.candidate_pool(vectors))
-    assert not np.array_equal(first, decoder_module.candidate_pool(vectors, seed=1))
+    first = pool_module.candidate_pool(vectors)
+    assert np.array_equal(first, pool_module.candidate_pool(vectors))
+    assert not np.array_equal(first, pool_module.candidate_pool(vectors, seed=1))
     assert [lib["num_threads"] for lib in threadpool_info()] == before
     # more directions or more tracks per direction only add to the pool
-    fewer = decoder_module.candidate_pool(vectors, directions=600, top=2)
-    assert np.isin(fewer, decoder_module.candidate_pool(vectors, directions=600, top=8)).all()
+    fewer = pool_module.candidate_pool(vectors, directions=600, top=2)
+    assert np.isin(fewer, pool_module.candidate_pool(vectors, directions=600, top=8)).all()
 
 
 def test_env_with_the_pool_never_repeats_a_track() -> None:
@@ -367,17 +368,17 @@ def test_the_pool_is_cached_by_catalog_checksum_and_rebuilt_when_damaged(
     first = ActionDecoder(vectors, np.arange(4000), "dot", POOLED, cache_key="catalog-1").pool
     [entry] = (tmp_path / "decoder_pools").glob("[0-9a-f]*")  # beside its lock file
     assert np.array_equal(np.load(entry / "pool.npy"), first)
-    built = decoder_module.candidate_pool
+    built = pool_module.candidate_pool
 
     def never(*args, **kwargs):
         raise AssertionError("the pool was built again instead of loaded")
 
-    monkeypatch.setattr(decoder_module, "candidate_pool", never)
+    monkeypatch.setattr(pool_module, "candidate_pool", never)
     again = ActionDecoder(vectors, np.arange(4000), "dot", POOLED, cache_key="catalog-1").pool
     assert np.array_equal(again, first)
     # a damaged entry is rebuilt, with a warning that names it
     np.save(entry / "pool.npy", np.arange(3, dtype=np.int64))
-    monkeypatch.setattr(decoder_module, "candidate_pool", built)
+    monkeypatch.setattr(pool_module, "candidate_pool", built)
     with pytest.warns(RuntimeWarning, match="decoder_pools.*corrupt"):
         rebuilt = ActionDecoder(vectors, np.arange(4000), "dot", POOLED,
                                 cache_key="catalog-1").pool
