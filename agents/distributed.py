@@ -28,15 +28,17 @@ this package installed in the same Python environment.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from agents.training import TrainConfig
 from musicgym.envs.config import EnvConfig
+from musicgym.threads import fit_threads
 
 RAY_EXTRA = 'pip install -e ".[ray]"'
 JUDGE_ENVS = 64
@@ -62,20 +64,14 @@ def import_ray() -> Any:
     return ray
 
 
-@contextmanager
-def job_threads() -> Iterator[None]:
-    """One torch and one BLAS thread inside the block, then the caller's counts again.
+def job_threads() -> AbstractContextManager[None]:
+    """One torch and one BLAS thread inside the block (`fit_threads`), then the caller's counts.
 
     Every job runs in it (one job per CPU Ray gives it), and so does the serial benchmark:
     DDPG's trained policy depends on the BLAS thread count (sums taken in another order flip
     near-tied decodings), so both paths must use the same count on every machine.
     """
-    from threadpoolctl import threadpool_limits
-
-    from musicgym.threads import one_torch_thread
-
-    with one_torch_thread(), threadpool_limits(1, user_api="blas"):
-        yield
+    return fit_threads()
 
 
 Trainer = Callable[[TrainConfig, EnvConfig], Any]
@@ -90,15 +86,22 @@ def train_online(train: TrainConfig, env: EnvConfig) -> Any:
     return train_agent(train, env)[0]
 
 
+@functools.lru_cache(maxsize=2)
+def _logged_training_episodes(env: EnvConfig) -> Any:
+    """The logged training sessions of `env`'s catalog, built once for both offline agents."""
+    from musicgym.logged_episodes import logged_episodes
+
+    return logged_episodes(replace(env, sessions="train"))
+
+
 def _offline(name: str, train: TrainConfig, env: EnvConfig) -> Any:
     """The offline agent `name` of `agents.offline`, as the serial benchmark learns it.
 
     It learns from the logged training sessions of `env`'s catalog, seeded with the seed.
     """
     from agents import offline
-    from musicgym.logged_episodes import logged_episodes
 
-    episodes = logged_episodes(replace(env, sessions="train"))
+    episodes = _logged_training_episodes(env)
     config = offline.OfflineConfig(seed=train.seed, epochs=offline.BENCHMARK_EPOCHS)
     return getattr(offline, name)(episodes, config)
 

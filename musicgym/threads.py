@@ -34,13 +34,8 @@ def fit_threads() -> Iterator[None]:
     Wraps every fit (simulator, response model, catalog, track embeddings), so that a user's
     script, the env and the CLI all fit at the same speed; usable as a decorator too.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with one_torch_thread(), threadpool_limits(1, user_api="blas"):
+        yield
 
 
 @contextmanager
