@@ -42,18 +42,17 @@ from musicgym.data.cache import cache_dir
 from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
+from musicgym.envs.judging import judging_configs
 from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator import fitting, response_model
 from musicgym.simulator.user_model import World
 from musicgym.simulator.worlds import member_configs
-from musicgym.synthetic.dataset import synthetic_root
 from musicgym.threads import one_torch_thread
 from musicgym.version import __version__
 
 Scores = dict[str, dict[str, dict[str, float]]]
 """Metrics by world and agent: world -> agent -> metric -> value."""
 WORLD_KEYS = ("train_world", "held_out_world", "truth_world")
-OTHER_HALF = {"A": "B", "B": "A"}
 BASELINES = ("random", "most_popular", "logged", "item_knn", "greedy_model", "greedy_oracle")
 """The baselines every benchmark judges beside the agents (names an agent may not take)."""
 BASELINE_CACHE_VERSION = 1
@@ -63,20 +62,12 @@ changes what it returns, so that older entries are not read."""
 
 def evaluation_configs(env_config: EnvConfig,
                        test_data: str | Path | None = None) -> dict[str, EnvConfig]:
-    """The env configs of each world that judges, all on the same test sessions and catalog.
+    """The env configs of each world that judges (`musicgym.envs.judging.judging_configs`).
 
     :param env_config: the config the agent trained with (its world and catalog)
     :param test_data: a log or prepared folder whose sessions replace the test split
     """
-    base = replace(env_config, catalog=env_config.catalog_sessions, sessions="test",
-                   test_data=test_data, uncertainty_penalty=0.0, concentration_penalty=0.0)
-    configs = {"train_world": base}
-    if env_config.world in OTHER_HALF:
-        configs["held_out_world"] = replace(base, world=OTHER_HALF[env_config.world],
-                                            ensemble=1)
-    if synthetic_root(load_dataset(env_config.data)) is not None:
-        configs["truth_world"] = replace(base, world="truth", ensemble=1)
-    return configs
+    return judging_configs(env_config, test_data)
 
 
 def baseline_agents(train_world: World) -> dict[str, TrackAgent]:

@@ -37,6 +37,7 @@ import numpy as np
 from musicgym.artifacts import atomic_dir, jsonable
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
+from musicgym.envs.judging import judging_configs
 from musicgym.logged_episodes import Episodes, text_paths
 
 MINARI_INSTALL = 'pip install -e ".[minari]"'
@@ -44,7 +45,6 @@ DATASET_ID = re.compile(r"^(?:(?P<namespace>[-\w]+(?:/[-\w]+)*)/)?(?P<name>[-\w]
                         r"-v(?P<version>\d+)$")
 """Minari's `(namespace/)name-vN`, with the version required (a dataset is never replaced)."""
 DATA_FORMAT = "arrow"
-OTHER_HALF = {"A": "B", "B": "A"}
 
 
 class DatasetIdError(ValueError):
@@ -113,13 +113,10 @@ def held_out_config(config: EnvConfig) -> EnvConfig:
     """The env that judges an agent trained with `config`, as `musicgym benchmark` does.
 
     The other half's world with the agent's catalog on the test sessions (for world "all":
-    the same world on the test sessions), one fit, penalties off.
+    the same world on the test sessions), one fit, penalties off (`judging_configs`).
     """
-    base = replace(config, catalog=config.catalog_sessions, sessions="test",
-                   uncertainty_penalty=0.0, concentration_penalty=0.0)
-    if config.world in OTHER_HALF:
-        return replace(base, world=OTHER_HALF[config.world], ensemble=1)
-    return base
+    configs = judging_configs(config, truth=False)
+    return configs.get("held_out_world", configs["train_world"])
 
 
 @contextmanager

@@ -1,0 +1,44 @@
+"""Which worlds judge an agent, and with which env arguments: the rule of held-out evaluation.
+
+An agent trained with an env config is judged on held-out test sessions, with the catalog it
+learned with and no training penalties, in:
+
+| key | world |
+|---|---|
+| train_world | the world it trained in (its ensemble) |
+| held_out_world | for an agent trained in half A (B): the other half's world, one fit |
+| truth_world | on synthetic data: the generator's own users |
+
+`musicgym benchmark`, the Minari export's evaluation env and the examples all use this one
+rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from musicgym.datasets import load_dataset
+from musicgym.envs.config import EnvConfig
+from musicgym.synthetic.dataset import synthetic_root
+
+OTHER_HALF = {"A": "B", "B": "A"}
+"""The held-out world of each training half."""
+
+
+def judging_configs(config: EnvConfig, test_data: str | Path | None = None,
+                    truth: bool = True) -> dict[str, EnvConfig]:
+    """The env configs of each world that judges an agent trained with `config`.
+
+    :param config: the config the agent trained with (its world and catalog)
+    :param test_data: a log or prepared folder whose sessions replace the test split
+    :param truth: add "truth_world" when the data is synthetic (it reads the dataset)
+    """
+    base = replace(config, catalog=config.catalog_sessions, sessions="test",
+                   test_data=test_data, uncertainty_penalty=0.0, concentration_penalty=0.0)
+    configs = {"train_world": base}
+    if config.world in OTHER_HALF:
+        configs["held_out_world"] = replace(base, world=OTHER_HALF[config.world], ensemble=1)
+    if truth and synthetic_root(load_dataset(config.data)) is not None:
+        configs["truth_world"] = replace(base, world="truth", ensemble=1)
+    return configs
