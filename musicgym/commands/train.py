@@ -276,7 +276,7 @@ def benchmark_seed(args: argparse.Namespace, seed: int) -> dict:
     :return: world -> agent -> metric -> value, as `agents.benchmark.benchmark_run` gives it
     """
     from agents.benchmark import benchmark_run
-    from agents.distributed import seed_trainers
+    from agents.trainers import seed_trainers
 
     train_config, env_config = _configs(args, seed, args.out / "runs")
     # the same trainers, in the same order, as the jobs of --ray
@@ -344,7 +344,8 @@ def _seed_results(args: argparse.Namespace) -> list[dict]:
             _prepare(_configs(args, 0, args.out / "runs")[1])
             return [benchmark_seed(args, seed) for seed in range(args.seeds)]
     _prepare(_configs(args, 0, args.out / "runs")[1])  # the jobs load what it fits
-    from agents.distributed import run_on_ray, seed_trainers
+    from agents.distributed import run_on_ray
+    from agents.trainers import seed_trainers
 
     jobs = [_configs(args, seed, args.out / "runs") for seed in range(args.seeds)]
     # the agents benchmark_seed trains, in its order
