@@ -44,6 +44,7 @@ from musicgym.artifacts import (
     verify_files,
     write_json,
 )
+from musicgym.device import resolve_device
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 from musicgym.threads import training_numerics
@@ -79,6 +80,10 @@ class TrainConfig:
     progress: bool = True
     torch_threads: int = 1
     """Small networks on a busy 2-core machine train far faster on one thread."""
+    device: str | None = None
+    """Where the agent's networks train: "auto" (a GPU when torch sees one), "cpu", "cuda" or
+    "cuda:N"; None reads $MUSICGYM_DEVICE, else "auto" (`musicgym.device`). The env stays on
+    CPU numpy either way."""
 
     def __post_init__(self) -> None:
         algorithm_class(self.algo)
@@ -92,6 +97,7 @@ class TrainConfig:
             _check_int(name, getattr(self, name), 1)
         _check_int("checkpoint_freq", self.checkpoint_freq, 0)
         _check_int("seed", self.seed, 0)
+        resolve_device(self.device)
         name = self.exp_name
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"exp_name ({name!r}) becomes part of a folder name: give a "
@@ -180,11 +186,12 @@ def _train(config: TrainConfig, env_config: EnvConfig,
                                          **asdict(replace(env_config, sessions="validation",
                                                           uncertainty_penalty=0.0,
                                                           concentration_penalty=0.0))))
+    device = resolve_device(config.device)
     if resume_from is None:
         model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
-                           noise_sigma=config.noise_sigma, seed=config.seed)
+                           noise_sigma=config.noise_sigma, seed=config.seed, device=device)
     else:
-        model = algorithm_class(config.algo).load(resume_from, env=venv)
+        model = algorithm_class(config.algo).load(resume_from, env=venv, device=device)
     run = run_folder(config)  # only once everything it needs has been built
     model.tensorboard_log = str(run / "tensorboard")
     per_env = config.num_envs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +21,8 @@ TABLES = ("log.parquet", "sessions.parquet", "tracks.parquet")
 FILES = ("manifest.json", *TABLES)
 REBUILD = "run `musicgym prepare` again to rebuild it"
 CHANGED = f"it was changed after prepare; {REBUILD}"
+LOG_BATCH_ROWS = 1_000_000
+"""Rows per batch when the log is streamed (`iter_log`): about 50 MB of integer columns."""
 LEFTOVERS = ("duckdb.tmp",)
 """What older versions of prepare left in a prepared folder: theirs to replace."""
 
@@ -94,6 +97,19 @@ class PreparedDataset:
             if columns is not None and "session_idx" not in columns:
                 frame = frame.drop(columns="session_idx")
         return frame
+
+    def iter_log(self, columns: list[str], batch_rows: int = LOG_BATCH_ROWS
+                 ) -> Iterator[pd.DataFrame]:
+        """The log's rows in file order (by session, then position), `batch_rows` at a time.
+
+        Only `columns` are read, one Parquet batch at a time, so a log of any size streams in
+        bounded memory; a session may straddle two batches.
+        """
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows ({batch_rows}) must be at least 1")
+        parquet = pq.ParquetFile(self.path / "log.parquet")
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
+            yield batch.to_pandas()
 
     def to_mssd(self) -> pd.DataFrame:
         """The log in the official MSSD columns, as it was read (exact duplicates excepted)."""

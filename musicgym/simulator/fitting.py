@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 
 from musicgym.artifacts import (
     atomic_dir,
@@ -29,12 +30,20 @@ from musicgym.artifacts import (
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
+from musicgym.device import device_kind, resolve_device
 from musicgym.embeddings import TrackEmbeddings
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
 from musicgym.simulator import response_model
-from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PackedSessions, TrackStats
+from musicgym.simulator.inputs import (
+    BEHAVIOUR_COLUMNS,
+    PACK_COLUMNS,
+    PackedLog,
+    PackedSessions,
+    TrackStats,
+    pack_stream,
+)
 from musicgym.simulator.response_model import ResponseModel, fit_response_model
-from musicgym.simulator.response_net import ResponseConfig
+from musicgym.simulator.response_net import SCALE_BOUNDS, ResponseConfig
 from musicgym.threads import fit_threads
 
 FORMAT_VERSION = 2
@@ -70,8 +79,8 @@ class SimulatorConfig:
             raise ValueError(f"min_count ({self.min_count}) must be at least 1")
 
     def to_dict(self) -> dict:
-        """The config as JSON-ready values."""
-        return asdict(self)
+        """The config as JSON-ready values (the response's as `ResponseConfig.to_dict`)."""
+        return {**asdict(self), "response": self.response.to_dict()}
 
 
 class FittedSimulator:
@@ -142,32 +151,59 @@ def embedding_spec(config: SimulatorConfig) -> EmbeddingSpec:
 
 @fit_threads()
 def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = None,
-                  progress: bool = True) -> FittedSimulator:
-    """Fit embeddings and the response model on the dataset's training split."""
+                  progress: bool = True, device: str | torch.device | None = None
+                  ) -> FittedSimulator:
+    """Fit embeddings and the response model on the dataset's training split.
+
+    The log streams from Parquet in batches straight into the packed [sessions, 20] arrays
+    (`inputs.pack_stream`), so memory grows with the training sessions' integer codes, never
+    with a frame of the whole log. The response model trains on `device` (see
+    `musicgym.device.resolve_device`); the returned simulator lives on CPU.
+    """
     config = config or SimulatorConfig()
-    labels = dataset.split_labels(config.split)
-    behaviour = [c for c in BEHAVIOUR_COLUMNS if c in dataset.log_columns]
-    log = dataset.log(sorted({"session_idx", "session_position", "session_length", "track_idx",
-                              "skip_2", "outcome", "premium", "hist_user_behavior_is_shuffle",
-                              "context_type", "hour_of_day", *behaviour}))
-    split = labels[log["session_idx"].to_numpy()]
-    train, val = log[split == "train"], log[split == "validation"]
-    if len(val) == 0:
+    target = resolve_device(device)
+    train, val = pack_splits(dataset, config.split, ("train", "validation"))
+    if len(val.sessions) == 0:
         raise ValueError("the validation split is empty; use a larger log or a larger "
                          "validation share")
-    embeddings = dataset_embeddings(dataset, train, embedding_spec(config))
+    embeddings = dataset_embeddings(dataset, _rows_frame(train.sessions), embedding_spec(config))
     n = len(embeddings)
     matrix = np.vstack([embeddings.matrix, np.zeros((1, embeddings.dim), np.float32)])
-    packed, rows = PackedSessions.from_log(train), np.arange(len(train))
-    if config.bootstrap:
-        packed, rows = _bootstrap(train, packed, np.random.default_rng(config.response.seed))
-    stats = TrackStats.from_rows(train["track_idx"].to_numpy()[rows],
-                                 train["skip_2"].to_numpy()[rows], n + 1,
+    if config.bootstrap:  # resampled sessions, each as often as drawn
+        rng = np.random.default_rng(config.response.seed)
+        train = train.subset(rng.integers(len(train.sessions), size=len(train.sessions)))
+    packed = train.sessions
+    stats = TrackStats.from_rows(packed.tracks[packed.mask], train.skip_2[packed.mask], n + 1,
                                  config.response.stats_strength)
-    response = fit_response_model(packed, PackedSessions.from_log(val), matrix, stats,
-                                  config.response, progress,
-                                  meta={"data_checksum": dataset.checksum})
+    response = fit_response_model(packed, val.sessions, matrix, stats, config.response,
+                                  progress, meta={"data_checksum": dataset.checksum},
+                                  device=target)
     return FittedSimulator(embeddings, response, config, dataset.checksum)
+
+
+def pack_splits(dataset: PreparedDataset, spec: SplitSpec, names: tuple[str, ...],
+                keep: np.ndarray | None = None) -> list[PackedLog]:
+    """The sessions of each split in `names`, packed from the log streamed in batches.
+
+    `keep` (bool per session_idx) further limits which sessions are packed.
+    """
+    labels = dataset.split_labels(spec)
+    groups = np.full(len(labels), -1, np.int64)
+    for g, name in enumerate(names):
+        groups[labels == name] = g
+    if keep is not None:
+        groups[~np.asarray(keep, bool)] = -1
+    behaviour = list(BEHAVIOUR_COLUMNS) if set(BEHAVIOUR_COLUMNS) <= set(dataset.log_columns) \
+        else []
+    columns = sorted({*PACK_COLUMNS, *behaviour})
+    return pack_stream(dataset.iter_log(columns), groups, len(names))
+
+
+def _rows_frame(packed: PackedSessions) -> pd.DataFrame:
+    """The (session_idx, track_idx) of every packed row, in log order: what embeddings read."""
+    counts = packed.mask.sum(axis=1)
+    return pd.DataFrame({"session_idx": np.repeat(packed.session_idx, counts),
+                         "track_idx": packed.tracks[packed.mask]})
 
 
 LATER_OPTIONS = {"bootstrap": False, "response.track_weight_decay": 0.0,
@@ -177,8 +213,10 @@ the fits made before them keep their keys (they are the same fits)."""
 
 
 def _key_fields(config: SimulatorConfig) -> dict:
-    """The config as it enters the cache key."""
+    """The config as it enters the cache key (the scale bounds enter through `_bounds_used`)."""
     fields = config.to_dict()
+    for name in SCALE_BOUNDS:
+        fields["response"].pop(name, None)
     for name, default in LATER_OPTIONS.items():
         *parent, leaf = name.split(".")
         holder = fields[parent[0]] if parent else fields
@@ -187,31 +225,25 @@ def _key_fields(config: SimulatorConfig) -> dict:
     return fields
 
 
-def _bootstrap(train: pd.DataFrame, packed: PackedSessions,
-               rng: np.random.Generator) -> tuple[PackedSessions, np.ndarray]:
-    """A resample of the sessions with replacement: packed, and the rows of `train` it holds."""
-    pick = rng.integers(len(packed), size=len(packed))
-    session = train["session_idx"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
-    counts = np.diff(np.r_[starts, len(session)])
-    rows = np.concatenate([np.arange(starts[i], starts[i] + counts[i]) for i in pick])
-    return packed.subset(pick), rows
-
-
 def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
-                progress: bool = True, cache: bool = True) -> FittedSimulator:
+                progress: bool = True, cache: bool = True,
+                device: str | torch.device | None = None) -> FittedSimulator:
     """The fitted simulator for (data, config): loaded from the cache, or fitted and saved.
 
     A corrupt cache entry is refitted with a warning that names it. While one process fits an
-    entry, others that need it wait for it (a file lock) and then load it.
+    entry, others that need it wait for it (a file lock) and then load it. `device` is where a
+    fit trains (see `fit_simulator`); fits on a GPU have cache entries of their own.
     """
     config = config or SimulatorConfig()
+    target = resolve_device(device)
+    # None is passed on as None: fit_simulator resolves it the same way
+    chosen = {} if device is None else {"device": target}
     if not cache:
-        return fit_simulator(dataset, config, progress)
-    folder = cache_folder(dataset, config)
+        return fit_simulator(dataset, config, progress, **chosen)
+    folder = cache_folder(dataset, config, target)
 
     def build() -> FittedSimulator:
-        simulator = fit_simulator(dataset, config, progress)
+        simulator = fit_simulator(dataset, config, progress, **chosen)
         simulator.save(folder)
         return simulator
 
@@ -219,11 +251,35 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
                          f"fitting a user simulator ({_describe(config)})")
 
 
-def cache_folder(dataset: PreparedDataset, config: SimulatorConfig) -> Path:
-    """The cache entry of the simulator fitted on `dataset` with `config`."""
+def cache_folder(dataset: PreparedDataset, config: SimulatorConfig,
+                 device: str | torch.device | None = None) -> Path:
+    """The cache entry of the simulator fitted on `dataset` with `config` on `device`.
+
+    A fit on CPU keeps the key it had before devices existed; another device kind (a GPU fit
+    is not bit-identical to a CPU one) and a training bound that acts on this data's size
+    (`_bounds_used`) each add a part.
+    """
     text = (json.dumps(_key_fields(config), sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
+    kind = device_kind(resolve_device(device))
+    if kind != "cpu":
+        text += f"|device {kind}"
+    bounds = _bounds_used(dataset, config)
+    if bounds:
+        text += f"|bounds {json.dumps(bounds, sort_keys=True)}"
     return cache_dir() / "simulators" / hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _bounds_used(dataset: PreparedDataset, config: SimulatorConfig) -> dict[str, int]:
+    """The scale bounds that sample this data's training or validation sessions.
+
+    A bound the data stay within changes nothing in the fit, so it stays out of the key.
+    """
+    labels = dataset.split_labels(config.split)
+    sizes = {"max_epoch_sessions": int(np.count_nonzero(labels == "train")),
+             "max_val_sessions": int(np.count_nonzero(labels == "validation"))}
+    return {name: getattr(config.response, name) for name, size in sizes.items()
+            if size > getattr(config.response, name)}
 
 
 def _describe(config: SimulatorConfig) -> str:

@@ -6,6 +6,7 @@ Everything here is numpy; the torch model reads these arrays. The same encoders 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,22 @@ CONTEXT_COLUMNS = ("premium", "hist_user_behavior_is_shuffle", "context_type", "
 def encode_context(premium: np.ndarray, shuffle: np.ndarray, context_type: np.ndarray,
                    hour: np.ndarray, session_length: np.ndarray) -> np.ndarray:
     """Encode a session's context as a float32 row of `CONTEXT_NAMES` (one row per session)."""
+    return encode_context_codes(premium, shuffle, context_codes(context_type), hour,
+                                session_length)
+
+
+def context_codes(context_type: np.ndarray) -> np.ndarray:
+    """Index of each context type in `CONTEXT_TYPES` (-1: none of them)."""
+    return pd.Categorical(np.asarray(context_type), categories=list(CONTEXT_TYPES)).codes
+
+
+def encode_context_codes(premium: np.ndarray, shuffle: np.ndarray, codes: np.ndarray,
+                         hour: np.ndarray, session_length: np.ndarray) -> np.ndarray:
+    """`encode_context` with the context type given by `context_codes`."""
     n = len(premium)
     out = np.zeros((n, CONTEXT_DIM), dtype=np.float32)
     out[:, 0] = np.asarray(premium, dtype=np.float32)
     out[:, 1] = np.asarray(shuffle, dtype=np.float32)
-    codes = pd.Categorical(np.asarray(context_type), categories=list(CONTEXT_TYPES)).codes
     valid = codes >= 0
     out[np.flatnonzero(valid), 2 + codes[valid]] = 1.0
     angle = 2 * np.pi * np.asarray(hour, dtype=np.float32) / 24.0
@@ -214,3 +226,101 @@ class PackedSessions:
         if self.behaviour is None:
             return unknown_behaviour(self.tracks.shape)
         return self.behaviour
+
+
+PACK_COLUMNS = ("session_idx", "session_position", "track_idx", "skip_2", "outcome",
+                *CONTEXT_COLUMNS)
+"""Log columns `pack_stream` reads (with `BEHAVIOUR_COLUMNS` when the log has them all)."""
+
+
+@dataclass(frozen=True)
+class PackedLog:
+    """Packed sessions and the skip_2 label of each of their rows [sessions, 20]."""
+
+    sessions: PackedSessions
+    skip_2: np.ndarray
+
+    def subset(self, index: np.ndarray) -> PackedLog:
+        """The sessions at `index`."""
+        return PackedLog(self.sessions.subset(index), self.skip_2[index])
+
+
+class _Grids:
+    """The [sessions, 20] arrays of one group of sessions, filled one batch of rows at a time."""
+
+    def __init__(self, sessions: int) -> None:
+        shape = (sessions, MAX_SESSION_LENGTH)
+        self.cells = {"tracks": np.zeros(shape, np.int64), "outcomes": np.zeros(shape, np.int64),
+                      "positions": np.zeros(shape, np.int64), "mask": np.zeros(shape, bool),
+                      "skip_2": np.zeros(shape, bool),
+                      "behaviour": np.zeros((*shape, len(BEHAVIOUR_FIELDS)), np.uint8)}
+        self.first = {c: np.zeros(sessions, np.int64) for c in CONTEXT_COLUMNS}
+        self.filled = np.zeros(sessions, np.int64)
+        self.session_idx = np.zeros(sessions, np.int32)  # the prepared log's own dtype
+
+    def add(self, rows: pd.DataFrame, slots: np.ndarray) -> None:
+        """Place `rows` (whole sessions or their continuation) at session slots `slots`."""
+        starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
+        counts = np.diff(np.r_[starts, len(slots)])
+        run, before = slots[starts], self.filled[slots[starts]]
+        after = before + counts
+        if after.max(initial=0) > MAX_SESSION_LENGTH:
+            raise ValueError(f"a session has {after.max()} rows; at most "
+                             f"{MAX_SESSION_LENGTH} fit (is the log sorted by session?)")
+        self.filled[run] = after
+        row = np.repeat(run, counts)
+        step = np.arange(len(slots)) - np.repeat(starts - before, counts)
+        for name, column in (("tracks", "track_idx"), ("outcomes", "outcome"),
+                             ("positions", "session_position"), ("skip_2", "skip_2")):
+            self.cells[name][row, step] = rows[column].to_numpy()
+        self.cells["mask"][row, step] = True
+        self.cells["behaviour"][row, step] = encode_behaviour(rows)
+        new = starts[before == 0]  # a session's first row carries its context
+        self.session_idx[slots[new]] = rows["session_idx"].to_numpy()[new]
+        for column in CONTEXT_COLUMNS:
+            values = rows[column].to_numpy()[new]
+            self.first[column][slots[new]] = (context_codes(values) if column == "context_type"
+                                              else values)
+
+    def packed(self) -> PackedLog:
+        """The filled arrays, without slots no row reached (sessions absent from the log)."""
+        f, cells = self.first, self.cells
+        context = encode_context_codes(f["premium"].astype(bool),
+                                       f["hist_user_behavior_is_shuffle"].astype(bool),
+                                       f["context_type"], f["hour_of_day"], f["session_length"])
+        sessions = PackedSessions(tracks=cells["tracks"], outcomes=cells["outcomes"],
+                                  positions=cells["positions"], mask=cells["mask"],
+                                  context=context, session_length=f["session_length"],
+                                  session_idx=self.session_idx, behaviour=cells["behaviour"])
+        out = PackedLog(sessions, cells["skip_2"])
+        return out if self.filled.all() else out.subset(np.flatnonzero(self.filled))
+
+
+def pack_stream(batches: Iterable[pd.DataFrame], groups: np.ndarray,
+                n_groups: int) -> list[PackedLog]:
+    """Pack log rows streamed in batches into `n_groups` groups of sessions.
+
+    `groups[session_idx]` names the group of each session (-1: not packed). Rows come sorted
+    by session then position (a `PreparedDataset.iter_log` stream, `PACK_COLUMNS`); a session
+    may straddle batches. The arrays equal `PackedSessions.from_log` of each group's rows, and
+    only they (plus one batch) are held: never the whole log.
+    """
+    groups = np.asarray(groups, np.int64)
+    slot = np.full(len(groups), -1, np.int64)
+    grids = []
+    for g in range(n_groups):
+        members = np.flatnonzero(groups == g)
+        slot[members] = np.arange(len(members))
+        grids.append(_Grids(len(members)))
+    for frame in batches:
+        session = frame["session_idx"].to_numpy()
+        if session.size and (session.min() < 0 or session.max() >= len(groups)):
+            raise ValueError(f"session_idx {session.max()} has no split label; the log and "
+                             "its sessions table disagree (prepare the dataset again)")
+        group = groups[session]
+        for g, grid in enumerate(grids):
+            rows = np.flatnonzero(group == g)
+            if rows.size:
+                part = frame.iloc[rows] if rows.size < len(frame) else frame
+                grid.add(part, slot[session[rows]])
+    return [grid.packed() for grid in grids]

@@ -27,6 +27,7 @@ from musicgym.artifacts import (
     write_json,
 )
 from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.device import resolve_device
 from musicgym.simulator.inputs import (
     PackedSessions,
     TrackStats,
@@ -186,39 +187,44 @@ challenge's blind one."""
 
 
 def _tensors(packed: PackedSessions, outcome_in: np.ndarray, behaviour_in: np.ndarray,
-             stats: TrackStats, part: slice | np.ndarray,
-             own: bool = False) -> tuple[torch.Tensor, ...]:
-    """Model inputs for sessions `part`; `own` leaves each row's label out of its stats."""
+             stats: TrackStats, part: slice | np.ndarray, own: bool = False,
+             device: torch.device | None = None) -> tuple[torch.Tensor, ...]:
+    """Model inputs for sessions `part` on `device` (None: CPU).
+
+    `own` leaves each row's label out of its track's statistics.
+    """
     tracks, mask = packed.tracks[part], packed.mask[part]
     feats = np.zeros((*tracks.shape, 2), np.float32)
     own_skip = (packed.outcomes[part][mask] <= 1) if own else None
     feats[mask] = stats.features(tracks[mask], own_skip)
     length = packed.session_length[part]
     pos = position_features(packed.positions[part], length[:, None])
-    return (torch.as_tensor(tracks), torch.as_tensor(outcome_in[part]), torch.as_tensor(feats),
-            torch.as_tensor(packed.context[part]), torch.as_tensor(pos),
-            torch.as_tensor(behaviour_features(behaviour_in[part])))
+    return tuple(torch.as_tensor(a, device=device) for a in (
+        tracks, outcome_in[part], feats, packed.context[part], pos,
+        behaviour_features(behaviour_in[part])))
 
 
 def _loss(net: ResponseNet, packed: PackedSessions, inputs: tuple[np.ndarray, np.ndarray],
           stats: TrackStats, part: slice | np.ndarray, own: bool) -> torch.Tensor:
-    logits = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own))
-    mask = torch.as_tensor(packed.mask[part])
-    target = torch.as_tensor(packed.outcomes[part])
+    device = net.embeddings.device
+    logits = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own, device))
+    mask = torch.as_tensor(packed.mask[part], device=device)
+    target = torch.as_tensor(packed.outcomes[part], device=device)
     return nn.functional.cross_entropy(logits[mask], target[mask])
 
 
 def _validation_logits(net: ResponseNet, val: PackedSessions, stats: TrackStats
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Untempered logits of validation rows in each of `MODES`, and their targets."""
-    mask = torch.as_tensor(val.mask)
-    target = torch.as_tensor(val.outcomes)[mask]
+    device = net.embeddings.device
+    mask = torch.as_tensor(val.mask, device=device)
+    target = torch.as_tensor(val.outcomes, device=device)[mask]
     logits = []
     with torch.no_grad():
         for hidden, shown in MODES:
             inputs = _mode_inputs(val, hidden, shown)
-            raw = net.sequence_logits(*_tensors(val, *inputs, stats, slice(None)),
-                                      with_bias=False)
+            raw = net.sequence_logits(*_tensors(val, *inputs, stats, slice(None),
+                                                device=device), with_bias=False)
             logits.append(raw[mask] * net.log_temperature.exp())
     return torch.cat(logits), torch.cat([target, target])
 
@@ -231,9 +237,18 @@ def _validation_loss(net: ResponseNet, val: PackedSessions, stats: TrackStats) -
 @fit_threads()
 def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: np.ndarray,
                        stats: TrackStats, config: ResponseConfig | None = None,
-                       progress: bool = True, meta: dict | None = None) -> ResponseModel:
-    """Fit the response model on `train`, early-stopped and temperature-scaled on `val`."""
+                       progress: bool = True, meta: dict | None = None,
+                       device: str | torch.device | None = None) -> ResponseModel:
+    """Fit the response model on `train`, early-stopped and temperature-scaled on `val`.
+
+    Training runs on `device` (see `musicgym.device.resolve_device`; None: $MUSICGYM_DEVICE,
+    else a GPU when there is one); the returned model lives on CPU. Each epoch reads at most
+    `config.max_epoch_sessions` training sessions and validation at most
+    `config.max_val_sessions` (seeded samples; a smaller log is read whole).
+    """
     config = config or ResponseConfig()
+    target = resolve_device(device)
+    val = _bounded(val, config.max_val_sessions, config.seed)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(int(rng.integers(2**31)))
     scale = float(np.abs(embeddings).std()) or 1.0
@@ -243,7 +258,7 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
         plays = stats.plays[:, None].astype(np.float64)
         embeddings = embeddings * (plays / (plays + config.embedding_shrink))
     net = ResponseNet(torch.as_tensor(embeddings / scale), torch.as_tensor(
-        np.stack([stats.plays, stats.skips], axis=-1)), config.hidden)
+        np.stack([stats.plays, stats.skips], axis=-1)), config.hidden).to(target)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad],
                                   lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, waited = np.inf, copy.deepcopy(net.state_dict()), 0
@@ -253,6 +268,7 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
         order = rng.permutation(len(train))
         shown = rng.random(len(train)) < config.behaviour_prob
         hidden = shown & (rng.random(len(train)) < config.hide_prob)
+        order = order[:config.max_epoch_sessions]  # the bound on work per epoch (large logs)
         inputs = _mode_inputs(train, hidden, shown)
         for start in range(0, len(order), config.batch_size):
             part = order[start:start + config.batch_size]
@@ -274,8 +290,21 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
                 break
     net.load_state_dict(best_state)
     _fit_temperature(net, val, stats)
-    _fit_output_bias(net, train, val, stats)
-    return ResponseModel(net.eval(), stats, config, meta)
+    # the biases' fit holds every row's logits: a bounded sample keeps its memory bounded
+    _fit_output_bias(net, _bounded(train, config.max_epoch_sessions, config.seed), val, stats)
+    return ResponseModel(net.cpu().eval(), stats, config, meta)
+
+
+def _bounded(packed: PackedSessions, most: int, seed: int) -> PackedSessions:
+    """`packed` when it holds at most `most` sessions, else a seeded sample of `most` of them.
+
+    The sample keeps session order and comes from a generator of its own, so the training
+    draws stay as they are.
+    """
+    if len(packed) <= most:
+        return packed
+    rng = np.random.default_rng([seed, len(packed)])
+    return packed.subset(np.sort(rng.choice(len(packed), most, replace=False)))
 
 
 def _fit_temperature(net: ResponseNet, val: PackedSessions, stats: TrackStats) -> None:
@@ -301,21 +330,23 @@ def _fit_output_bias(net: ResponseNet, train: PackedSessions, val: PackedSession
     skip-rate gap 0.038 against 0.016).
     """
     parts, targets, slots = [], [], []
+    device = net.embeddings.device
     with torch.no_grad():
         for packed, own in ((train, True), (val, False)):
             inputs = _mode_inputs(packed, hidden=False, shown=False)
             for start in range(0, len(packed), 2048):
                 part = slice(start, start + 2048)
-                raw = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own),
+                raw = net.sequence_logits(*_tensors(packed, *inputs, stats, part, own, device),
                                           with_bias=False)
                 mask = packed.mask[part]
-                parts.append(raw[torch.as_tensor(mask)])
-                targets.append(torch.as_tensor(packed.outcomes[part][mask]))
+                parts.append(raw[torch.as_tensor(mask, device=device)])
+                targets.append(torch.as_tensor(packed.outcomes[part][mask], device=device))
                 slots.append(torch.as_tensor(np.clip(packed.positions[part][mask], 1,
-                                                     MAX_SESSION_LENGTH) - 1))
+                                                     MAX_SESSION_LENGTH) - 1, device=device))
     # float64: the fit must not depend on the order of multithreaded float32 sums
     logits, target, slot = torch.cat(parts).double(), torch.cat(targets), torch.cat(slots)
-    bias = torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES, dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES, dtype=torch.float64, device=device,
+                       requires_grad=True)
     optimizer = torch.optim.LBFGS([bias], max_iter=200)
 
     def closure() -> torch.Tensor:

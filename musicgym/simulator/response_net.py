@@ -60,9 +60,19 @@ class ResponseConfig:
     embedding_shrink: float = 0.0
     """Pseudo-plays k that shrink a track's embedding toward the unknown track's (zero): it is
     scaled by plays / (plays + k), so rarely heard tracks look alike (0: no shrinkage)."""
+    max_epoch_sessions: int = 65_536
+    """Most training sessions one epoch reads: with more, each epoch reads a fresh seeded
+    sample of this many, and the output biases are refitted on one seeded sample of this many.
+    It bounds a fit's training work at `epochs` x 512 updates of `batch_size` sessions whatever
+    the log's size (a 10M-row log has ~480k training sessions); smaller logs read every
+    session each epoch, as before the bound."""
+    max_val_sessions: int = 16_384
+    """Most validation sessions early stopping, the temperature and the output biases read:
+    with more, one seeded sample of this many (drawn once per fit)."""
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "epochs", "batch_size", "patience"):
+        for name in ("hidden", "epochs", "batch_size", "patience", "max_epoch_sessions",
+                     "max_val_sessions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
         for name in ("hide_prob", "behaviour_prob"):
@@ -75,8 +85,21 @@ class ResponseConfig:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 0")
 
     def to_dict(self) -> dict:
-        """The config as plain JSON-ready values."""
-        return asdict(self)
+        """The config as plain JSON-ready values; `SCALE_BOUNDS` only where not at default.
+
+        The bounds change nothing on a log within them, so saved configs of such fits keep
+        their bytes (and sha256) from before the bounds existed.
+        """
+        out = asdict(self)
+        for name, default in SCALE_BOUNDS.items():
+            if out[name] == default:
+                del out[name]
+        return out
+
+
+SCALE_BOUNDS = {"max_epoch_sessions": ResponseConfig.max_epoch_sessions,
+                "max_val_sessions": ResponseConfig.max_val_sessions}
+"""The training bounds that only act on large logs, with their defaults."""
 
 
 class ResponseNet(nn.Module):
