@@ -139,12 +139,18 @@ def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
     return out
 
 
-def _fits(config: EnvConfig) -> list[dict[str, Any]] | str:
-    """How the world of `config` is fitted (every setting of every member), or "truth"."""
+def _fits(config: EnvConfig) -> list[str] | str:
+    """How the world of `config` is fitted, or "truth": its members' cache entries.
+
+    An entry's name covers every setting of the fit, the data and the device kind it trains on
+    (a GPU fit is not a CPU one), so baseline scores are never read for other fits.
+    """
     if config.world == "truth":
         return "truth"
-    return [asdict(member)
-            for member in member_configs(config.world, config.ensemble, config.simulator_seed)]
+    dataset = load_dataset(config.data)
+    return [fitting.cache_folder(dataset, member).name
+            for member in member_configs(config.world, config.ensemble, config.simulator_seed,
+                                         config.ensemble_resample)]
 
 
 def _run_identity(env_config: EnvConfig, test_data: str | Path | None, rounds: int, seed: int,

@@ -6,6 +6,7 @@ Nothing here fits a simulator or trains: each case must fail before that.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,19 @@ def test_bad_benchmark_arguments_fail_before_any_work(tmp_path: Path, args: list
     assert exit_status(["benchmark", *args, "--out", str(out)]) == 2
     assert f"argument {flag}:" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "benchmark"])
+def test_a_bad_device_fails_before_any_work(tmp_path: Path, command: str,
+                                            capsys: pytest.CaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MUSICGYM_DEVICE", raising=False)
+    out = tmp_path / "out"
+    where = ["--runs-dir", str(out)] if command == "train" else ["--out", str(out)]
+    assert exit_status([command, "--device", "tpu", *where]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "device ('tpu')" in err and "cuda:N" in err
+    assert not out.exists() and "MUSICGYM_DEVICE" not in os.environ
 
 
 def test_benchmark_out_that_is_a_file_is_refused(tmp_path: Path,

@@ -17,9 +17,10 @@ from musicgym.data.schema import listened
 from musicgym.datasets import load_dataset
 from musicgym.envs.sessions import SessionBatch
 from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.simulator.fitting import SimulatorConfig, _key_fields, member_sessions
 from musicgym.simulator.numpy_response import NumpyResponse
 from musicgym.simulator.user_model import World
-from musicgym.simulator.worlds import member_configs, world_split
+from musicgym.simulator.worlds import fit_members, member_configs, world_split
 
 torch.set_num_threads(1)
 
@@ -110,3 +111,36 @@ def test_an_agent_refuses_an_env_with_another_catalog() -> None:
     own = MusicRecVectorEnv(4, world="B", sessions="test")
     with pytest.raises(ValueError, match="catalog"):
         PolicyAgent(model).select(own, own.reset(seed=0)[0], np.random.default_rng())
+
+
+def test_fold_members_read_disjoint_folds_of_their_world() -> None:
+    dataset = load_dataset()
+    configs = member_configs("A", 3, seed=4, resample="folds")
+    assert [(c.folds, c.fold, c.bootstrap, c.response.seed) for c in configs] == [
+        (3, 0, False, 4), (3, 1, False, 5), (3, 2, False, 6)]
+    labels = dataset.split_labels(world_split("A"))
+    train = labels == "train"
+    kept = [member_sessions(dataset, c) for c in configs]
+    parts = [k & train for k in kept]
+    assert (sum(p.astype(int) for p in parts) == train).all()  # each session in one fold
+    assert all(0.25 < p.sum() / train.sum() < 0.42 for p in parts)
+    assert all((k[labels == "validation"]).all() for k in kept)  # validation stays whole
+    # a plain member reads every session, and its cache key is the one it had before folds
+    assert member_sessions(dataset, member_configs("A")[0]) is None
+    assert "folds" not in _key_fields(member_configs("A")[0])
+    with pytest.raises(ValueError, match="resample"):
+        member_configs("A", 3, resample="jackknife")
+    with pytest.raises(ValueError, match="fold"):
+        SimulatorConfig(folds=3, fold=3)
+
+
+def test_an_ensemble_of_folds_fits_each_member_on_its_own_fold() -> None:
+    dataset = load_dataset()
+    members = fit_members(dataset, "A", 2, resample="folds")
+    whole = fit_members(dataset, "A")[0]
+    # every member has a row for every track, so they judge tracks by the same ids
+    assert all((m.embeddings.ids == whole.embeddings.ids).all() for m in members)
+    # the plays each member counted partition the world's plays (no session read twice)
+    plays = [m.response.stats.plays for m in members]
+    assert (plays[0] + plays[1] == whole.response.stats.plays).all()
+    assert plays[0].sum() > 0 and plays[1].sum() > 0

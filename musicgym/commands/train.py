@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -55,6 +56,10 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", type=positive_int, default=3,
                         help="user models in the training world, fitted on bootstrap "
                              "resamples; each episode's user is one of them (1: one fit)")
+    parser.add_argument("--ensemble-resample", choices=("bootstrap", "folds"),
+                        default="bootstrap",
+                        help="members fit bootstrap resamples of the world's sessions, or "
+                             "disjoint folds of them")
     parser.add_argument("--uncertainty-penalty", type=nonnegative_float, default=1.0,
                         help="reward minus this times the ensemble's disagreement about each "
                              "recommended track (MOPO); with --ensemble 3 it halved DDPG's "
@@ -93,6 +98,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SB3 checkpoints to keep, evenly spaced over training, in "
                              "checkpoints/ (several MB each); the final model and the best "
                              "evaluated one are always kept")
+    parser.add_argument("--device", default=None,
+                        help="where the user models' fit and the agent's networks train: "
+                             "auto (a GPU when torch sees one), cpu, cuda or cuda:N (default: "
+                             "$MUSICGYM_DEVICE, else auto); the env steps on CPU either way")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -111,7 +120,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
 
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
                     min_plays=args.min_plays, decoding=args.decoding, world=args.world,
-                    ensemble=args.ensemble, uncertainty_penalty=args.uncertainty_penalty,
+                    ensemble=args.ensemble, ensemble_resample=args.ensemble_resample,
+                    uncertainty_penalty=args.uncertainty_penalty,
                     concentration_penalty=args.concentration_penalty)
     # N evenly spaced checkpoints: SB3 counts them in vector steps of num_envs env-steps
     vector_steps = math.ceil(args.timesteps / args.num_envs)
@@ -122,8 +132,14 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, device=args.device)
     return train, env
+
+
+def _use_device(args: argparse.Namespace) -> None:
+    """Let `--device` (checked by `TrainConfig`) choose where this process's fits train too."""
+    if args.device is not None:
+        os.environ["MUSICGYM_DEVICE"] = args.device
 
 
 def _summary(per_seed: dict[str, dict[str, list]]) -> dict:
@@ -186,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
     train_config, env_config = _configs(args, args.seed, args.runs_dir)
     _check_paths(args, args.runs_dir)
+    _use_device(args)
     _prepare(env_config)
     model, folder = train(train_config, env_config)
     print(f"saved the run in {folder}; judging it on held-out test sessions ...", flush=True)
@@ -300,6 +317,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
         check_address(args.ray or None)
         import_ray()
+    _use_device(args)
     per_seed: dict[str, dict[str, list]] = {}
     for results in _seed_results(args):
         collect(per_seed, results)

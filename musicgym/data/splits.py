@@ -90,6 +90,21 @@ def cross_fit_specs(folds: int, validation: float = 0.1) -> list[SplitSpec]:
             for k in range(folds)]
 
 
+def train_fold(unit: np.ndarray, spec: SplitSpec, folds: int) -> np.ndarray:
+    """The fold (0 .. folds - 1) of training sessions with hash units `unit` under `spec`.
+
+    The training range of the hash units (a half's, with `train_half`) is cut into `folds`
+    equal parts, so the folds are disjoint, cover the training sessions and need no seed.
+    """
+    cut = round(1.0 - spec.test - spec.validation, 12)
+    low, width = 0.0, cut
+    if spec.train_half is not None:
+        width = cut / 2
+        low = width * spec.train_half
+    unit = (np.asarray(unit, np.float64) + spec.offset) % 1.0
+    return np.clip(((unit - low) / width * folds).astype(np.int64), 0, folds - 1)
+
+
 def _label(unit: np.ndarray, spec: SplitSpec) -> np.ndarray:
     labels = np.full(len(unit), "train", dtype=object)
     # rounding keeps 1 - 0.2 - 0.1 from landing a hair above 0.7

@@ -33,6 +33,7 @@ WORLDS = ("all", "A", "B", "truth")
 """Who judges: user models fitted on all training sessions, on half A or half B of them, or
 (synthetic data only) the generator's own users."""
 HALVES = ("all", "A", "B")
+RESAMPLES = ("bootstrap", "folds")
 SPLITS = ("train", "validation", "test")
 _warned: set[str] = set()
 
@@ -161,6 +162,7 @@ CHECKS: dict[str, Check] = {
     "world": choice(WORLDS),
     "catalog": choice(HALVES, optional=True),
     "ensemble": integer(1),
+    "ensemble_resample": choice(RESAMPLES),
     "uncertainty_penalty": number(0.0),
     "concentration_penalty": number(0.0),
     "sessions": choice(SPLITS),
@@ -226,6 +228,10 @@ class EnvConfig:
     """User models fitted on bootstrap resamples of the world's sessions (seeds simulator_seed,
     simulator_seed + 1, ...); each episode's user is one of them, drawn by the episode's
     generator. 1: one fit on all of the world's sessions."""
+    ensemble_resample: Literal["bootstrap", "folds"] = "bootstrap"
+    """How the members read the world's sessions: "bootstrap" resamples, or "folds": disjoint
+    folds (member k fits fold k of `ensemble`), whose disagreement is that of user models fitted
+    on other sessions."""
     uncertainty_penalty: float = 0.0
     """λ: each recommended track's reward loses λ times the standard deviation of P(listened)
     across the ensemble's members (`info["disagreement"]`), as in MOPO."""

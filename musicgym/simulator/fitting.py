@@ -29,7 +29,7 @@ from musicgym.artifacts import (
 )
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
-from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec
+from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec, train_fold
 from musicgym.device import device_kind, resolve_device
 from musicgym.embeddings import TrackEmbeddings
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
@@ -68,6 +68,12 @@ class SimulatorConfig:
     bootstrap: bool = False
     """Fit the response model and track statistics on a bootstrap resample of the training
     sessions (drawn with the response seed): one member of an ensemble."""
+    folds: int = 1
+    """Fit the track vectors, the response model and the track statistics on fold `fold` of
+    `folds` disjoint folds of the world's training sessions (by session hash,
+    `splits.train_fold`): one member of an ensemble of folds. Every member has a row for every
+    track of the data, so the members share their rows."""
+    fold: int = 0
 
     def __post_init__(self) -> None:
         if self.embedding_dim < 1:
@@ -77,6 +83,10 @@ class SimulatorConfig:
                              "'features', 'cooccurrence' or 'both'")
         if self.min_count < 1:
             raise ValueError(f"min_count ({self.min_count}) must be at least 1")
+        if not 0 <= self.fold < self.folds:
+            raise ValueError(f"fold ({self.fold}) must be in [0, folds ({self.folds}))")
+        if self.folds > 1 and self.bootstrap:
+            raise ValueError("a member fits a bootstrap resample or a fold, not both")
 
     def to_dict(self) -> dict:
         """The config as JSON-ready values (the response's as `ResponseConfig.to_dict`)."""
@@ -134,7 +144,8 @@ class FittedSimulator:
                                      embedding_source=raw["embedding_source"],
                                      response=ResponseConfig(**raw["response"]),
                                      split=SplitSpec(**raw["split"]),
-                                     bootstrap=raw.get("bootstrap", False))
+                                     bootstrap=raw.get("bootstrap", False),
+                                     folds=raw.get("folds", 1), fold=raw.get("fold", 0))
             checksum = payload["data_checksum"]
         except (KeyError, TypeError, ValueError) as err:
             raise unreadable(manifest, err, FIX, "holds no valid simulator config") from None
@@ -162,7 +173,8 @@ def fit_simulator(dataset: PreparedDataset, config: SimulatorConfig | None = Non
     """
     config = config or SimulatorConfig()
     target = resolve_device(device)
-    train, val = pack_splits(dataset, config.split, ("train", "validation"))
+    train, val = pack_splits(dataset, config.split, ("train", "validation"),
+                             member_sessions(dataset, config))
     if len(val.sessions) == 0:
         raise ValueError("the validation split is empty; use a larger log or a larger "
                          "validation share")
@@ -199,6 +211,20 @@ def pack_splits(dataset: PreparedDataset, spec: SplitSpec, names: tuple[str, ...
     return pack_stream(dataset.iter_log(columns), groups, len(names))
 
 
+def member_sessions(dataset: PreparedDataset, config: SimulatorConfig) -> np.ndarray | None:
+    """Which sessions (bool per session_idx) a member packs: None for all, else its fold's.
+
+    A fold's member learns its track vectors from its own fold too: members that shared the
+    world's vectors agreed on that world's quirks and so overstated what transfers (NOTES.md).
+    Sessions outside the training split (validation) are kept.
+    """
+    if config.folds == 1:
+        return None
+    training = dataset.split_labels(config.split) == "train"
+    fold = train_fold(dataset.sessions["hash_unit"].to_numpy(), config.split, config.folds)
+    return ~training | (fold == config.fold)
+
+
 def _rows_frame(packed: PackedSessions) -> pd.DataFrame:
     """The (session_idx, track_idx) of every packed row, in log order: what embeddings read."""
     counts = packed.mask.sum(axis=1)
@@ -206,7 +232,7 @@ def _rows_frame(packed: PackedSessions) -> pd.DataFrame:
                          "track_idx": packed.tracks[packed.mask]})
 
 
-LATER_OPTIONS = {"bootstrap": False, "response.track_weight_decay": 0.0,
+LATER_OPTIONS = {"bootstrap": False, "folds": 1, "fold": 0, "response.track_weight_decay": 0.0,
                  "response.embedding_shrink": 0.0}
 """Options added after response format 6, left out of the cache key at their defaults so that
 the fits made before them keep their keys (they are the same fits)."""
@@ -287,4 +313,6 @@ def _describe(config: SimulatorConfig) -> str:
     half = config.split.train_half
     sessions = "all training sessions" if half is None else f"training half {'AB'[half]}"
     bootstrap = ", bootstrap resample" if config.bootstrap else ""
+    if config.folds > 1:
+        bootstrap = f", fold {config.fold + 1} of {config.folds}"
     return f"{sessions}, seed {config.response.seed}{bootstrap}"

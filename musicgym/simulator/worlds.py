@@ -26,28 +26,42 @@ def world_split(name: str) -> SplitSpec:
     return SplitSpec(train_half=HALVES[name])
 
 
-def member_configs(name: str, ensemble: int = 1, seed: int = 0) -> list[SimulatorConfig]:
-    """The fits of a world: one on all its sessions, or `ensemble` on bootstrap resamples."""
+RESAMPLES = ("bootstrap", "folds")
+"""How the members of an ensemble read the world's sessions."""
+
+
+def member_configs(name: str, ensemble: int = 1, seed: int = 0,
+                   resample: str = "bootstrap") -> list[SimulatorConfig]:
+    """The fits of a world: one on all its sessions, or `ensemble` members.
+
+    "bootstrap" members fit bootstrap resamples of the world's sessions; "folds" members fit
+    disjoint folds of them, so their disagreement is that of user models fitted on other
+    sessions, as the held-out world is.
+    """
     if ensemble < 1:
         raise ValueError(f"ensemble ({ensemble}) must be at least 1")
+    if resample not in RESAMPLES:
+        raise ValueError(f"resample ({resample!r}) must be one of {RESAMPLES}")
+    folds = ensemble if resample == "folds" else 1
     return [SimulatorConfig(response=ResponseConfig(seed=seed + k), split=world_split(name),
-                            bootstrap=ensemble > 1) for k in range(ensemble)]
+                            bootstrap=ensemble > 1 and folds == 1, folds=folds,
+                            fold=k if folds > 1 else 0) for k in range(ensemble)]
 
 
 def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: int = 0,
-                progress: bool = False) -> list[FittedSimulator]:
+                progress: bool = False, resample: str = "bootstrap") -> list[FittedSimulator]:
     """The fitted simulators of a world, from the cache or fitted (and cached) now.
 
     Each member is its own cache entry, checked on load and fitted under its own file lock
     (`load_or_fit`), so processes that need the same world share each member's one fit.
     """
     return [load_or_fit(dataset, config, progress=progress)
-            for config in member_configs(name, ensemble, seed)]
+            for config in member_configs(name, ensemble, seed, resample)]
 
 
 def load_world(dataset: PreparedDataset, name: str = "all", ensemble: int = 1, seed: int = 0,
-               progress: bool = False) -> World:
+               progress: bool = False, resample: str = "bootstrap") -> World:
     """The world `name` ("all", "A" or "B") of `dataset` as numpy user models, one per member."""
-    members = fit_members(dataset, name, ensemble, seed, progress)
+    members = fit_members(dataset, name, ensemble, seed, progress, resample)
     return World(tuple(NumpyResponse(m.response) for m in members),
                  members[0].embeddings.ids)
