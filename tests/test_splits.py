@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from musicgym.data.prepare import PrepareOptions, prepare
-from musicgym.data.splits import SplitSpec, assign_splits, cross_fit_specs, session_hash_unit
+from musicgym.data.splits import (
+    SplitSpec,
+    assign_splits,
+    cross_fit_specs,
+    session_hash_unit,
+    train_fold,
+)
 from musicgym.synthetic.generator import SyntheticConfig, generate
 
 
@@ -91,3 +97,18 @@ def test_train_halves_are_disjoint_and_keep_validation_and_test() -> None:
     np.testing.assert_array_equal((a == "train") | (b == "train"), full == "train")
     np.testing.assert_array_equal(a == "test", full == "test")
     assert (a == "train").mean() == pytest.approx(0.4, abs=0.04)
+
+
+@pytest.mark.parametrize("spec", [SplitSpec(), SplitSpec(train_half=0), SplitSpec(train_half=1),
+                                  SplitSpec(offset=0.4), SplitSpec(by="date")])
+def test_train_folds_cut_the_training_sessions_into_equal_disjoint_parts(spec: SplitSpec
+                                                                         ) -> None:
+    unit = np.random.default_rng(0).random(60_000)
+    if spec.by == "date":
+        training = np.ones(len(unit), bool)
+    else:
+        training = assign_splits(pd.DataFrame({"hash_unit": unit}), spec) == "train"
+    fold = train_fold(unit[training], spec, 3)
+    shares = np.bincount(fold, minlength=3) / training.sum()
+    assert fold.min() == 0 and fold.max() == 2
+    assert np.allclose(shares, 1 / 3, atol=0.01)

@@ -94,8 +94,12 @@ def train_fold(unit: np.ndarray, spec: SplitSpec, folds: int) -> np.ndarray:
     """The fold (0 .. folds - 1) of training sessions with hash units `unit` under `spec`.
 
     The training range of the hash units (a half's, with `train_half`) is cut into `folds`
-    equal parts, so the folds are disjoint, cover the training sessions and need no seed.
+    equal parts, so the folds are disjoint, cover the training sessions and need no seed. With
+    a split by date, whose training sessions take hash units anywhere in [0, 1), the whole
+    range is cut.
     """
+    if spec.by == "date":
+        return np.minimum((np.asarray(unit, np.float64) * folds).astype(np.int64), folds - 1)
     cut = round(1.0 - spec.test - spec.validation, 12)
     low, width = 0.0, cut
     if spec.train_half is not None:
