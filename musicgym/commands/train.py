@@ -324,6 +324,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     summary = _summary(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
+            "ensemble_resample": args.ensemble_resample,
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty, "algo": args.algo,
             "timesteps": args.timesteps, "num_envs": args.num_envs,
