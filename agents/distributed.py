@@ -37,6 +37,7 @@ from typing import Any
 from agents.trainers import Trainer
 from agents.training import TrainConfig
 from musicgym.envs.config import EnvConfig
+from musicgym.rllib import runtime_env
 from musicgym.threads import fit_threads
 
 RAY_EXTRA = 'pip install -e ".[ray]"'
@@ -145,16 +146,14 @@ def run_on_ray(jobs: list[tuple[TrainConfig, EnvConfig]], rounds: int,
     :return: per seed, world -> agent -> metric, in `benchmark_run`'s order
     """
     from agents.benchmark import evaluation_configs
-    from musicgym.data.cache import cache_dir
 
     check_address(address)
     ray = import_ray()
     jobs = [_absolute(train, env) for train, env in jobs]
     test = None if test_data is None else Path(test_data).expanduser().resolve()
     worlds = list(evaluation_configs(jobs[0][1], test))
-    # the cache path reaches every worker, whichever node it runs on
-    options = {"num_cpus": 1, "runtime_env": {"env_vars": {
-        "MUSICGYM_CACHE": str(cache_dir().expanduser().resolve())}}}
+    # the cache path (and a chosen device) reaches every worker, whichever node it runs on
+    options = {"num_cpus": 1, "runtime_env": runtime_env()}
     connected = not ray.is_initialized()
     if connected:
         _connect(ray, address)

@@ -19,6 +19,7 @@ Ray is imported only by `register_env`; the rest needs no Ray.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import gymnasium as gym
 from gymnasium.vector import VectorEnv
 
 from musicgym.data.cache import cache_dir
+from musicgym.device import DEVICE_VARIABLE
 from musicgym.envs import ENV_ID
 from musicgym.envs.config import EnvConfig
 
@@ -86,6 +88,10 @@ def runtime_env() -> dict[str, Any]:
 
     Workers that `ray.init()` starts inherit the driver's environment; those of a cluster
     started beforehand (`ray start`) do not, and would fit the simulator again in their own
-    cache: pass `ray.init(runtime_env=musicgym.rllib.runtime_env())`.
+    cache: pass `ray.init(runtime_env=musicgym.rllib.runtime_env())`. A `$MUSICGYM_DEVICE`
+    set here (where fits train) reaches them too.
     """
-    return {"env_vars": {"MUSICGYM_CACHE": str(cache_dir().expanduser().resolve())}}
+    env = {"MUSICGYM_CACHE": str(cache_dir().expanduser().resolve())}
+    if os.environ.get(DEVICE_VARIABLE):
+        env[DEVICE_VARIABLE] = os.environ[DEVICE_VARIABLE]
+    return {"env_vars": env}

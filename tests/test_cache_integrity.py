@@ -72,9 +72,9 @@ def fits(monkeypatch: pytest.MonkeyPatch) -> list[SimulatorConfig]:
     made: list[SimulatorConfig] = []
     real = fitting.fit_simulator
 
-    def counted(dataset, config=None, progress=True):
+    def counted(dataset, config=None, progress=True, device=None):
         made.append(config)
-        return real(dataset, config, progress)
+        return real(dataset, config, progress, device)
 
     monkeypatch.setattr(fitting, "fit_simulator", counted)
     return made

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -66,3 +68,14 @@ def test_training_config_checks_the_device() -> None:
     assert TrainConfig().device is None
     with pytest.raises(ValueError, match=r"device \('gpu'\)"):
         TrainConfig(device="gpu")
+
+
+def test_ray_workers_get_the_cache_and_the_chosen_device(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    from musicgym.rllib import runtime_env
+
+    monkeypatch.setenv("MUSICGYM_CACHE", str(tmp_path))
+    monkeypatch.delenv(DEVICE_VARIABLE, raising=False)
+    assert runtime_env() == {"env_vars": {"MUSICGYM_CACHE": str(tmp_path.resolve())}}
+    monkeypatch.setenv(DEVICE_VARIABLE, "cpu")
+    assert runtime_env()["env_vars"][DEVICE_VARIABLE] == "cpu"

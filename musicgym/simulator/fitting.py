@@ -262,14 +262,12 @@ def load_or_fit(dataset: PreparedDataset, config: SimulatorConfig | None = None,
     """
     config = config or SimulatorConfig()
     target = resolve_device(device)
-    # None is passed on as None: fit_simulator resolves it the same way
-    chosen = {} if device is None else {"device": target}
     if not cache:
-        return fit_simulator(dataset, config, progress, **chosen)
+        return fit_simulator(dataset, config, progress, target)
     folder = cache_folder(dataset, config, target)
 
     def build() -> FittedSimulator:
-        simulator = fit_simulator(dataset, config, progress, **chosen)
+        simulator = fit_simulator(dataset, config, progress, target)
         simulator.save(folder)
         return simulator
 

@@ -187,34 +187,14 @@ class PackedSessions:
 
     @classmethod
     def from_log(cls, log: pd.DataFrame) -> PackedSessions:
-        """Pack rows sorted by session then position (a `PreparedDataset.log` frame)."""
+        """Pack rows sorted by session then position (a `PreparedDataset.log` frame).
+
+        The log is one batch of `pack_stream`, the packer of the streamed fit.
+        """
         session = log["session_idx"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
-        counts = np.diff(np.r_[starts, len(session)])
-        if counts.max(initial=0) > MAX_SESSION_LENGTH:
-            raise ValueError(f"a session has {counts.max()} rows; at most "
-                             f"{MAX_SESSION_LENGTH} fit (is the log sorted by session?)")
-        step = np.arange(len(session)) - np.repeat(starts, counts)
-        row = np.repeat(np.arange(len(starts)), counts)
-        shape = (len(starts), MAX_SESSION_LENGTH)
-
-        def grid(values: np.ndarray, dtype: type) -> np.ndarray:
-            out = np.zeros(shape + values.shape[1:], dtype=dtype)
-            out[row, step] = values
-            return out
-
-        first = log.iloc[starts]
-        context = encode_context(*(first[c].to_numpy() for c in CONTEXT_COLUMNS))
-        return cls(
-            tracks=grid(log["track_idx"].to_numpy(), np.int64),
-            outcomes=grid(log["outcome"].to_numpy(), np.int64),
-            positions=grid(log["session_position"].to_numpy(), np.int64),
-            mask=grid(np.ones(len(session), bool), bool),
-            context=context,
-            session_length=first["session_length"].to_numpy().astype(np.int64),
-            session_idx=session[starts],
-            behaviour=grid(encode_behaviour(log), np.uint8),
-        )
+        groups = np.full(int(session.max(initial=-1)) + 1, -1, np.int64)
+        groups[session] = 0
+        return pack_stream([log], groups, 1)[0].sessions
 
     def subset(self, index: np.ndarray) -> PackedSessions:
         """The sessions at `index`."""
