@@ -46,24 +46,66 @@ def _status(argv: list[str]) -> int:
         return int(done.code)
 
 
+# The Ray half runs in a child process: a Ray node that dies (a raylet killed by the machine,
+# say) makes Ray end its driver process at once, which must fail this test with Ray's own logs,
+# not end the whole test run.
+_RAY_CHILD = """
+import json, sys
+import ray
+from agents.distributed import run_on_ray
+from agents.training import TrainConfig
+from musicgym.cli import main
+from musicgym.envs.config import EnvConfig
+
+tiny, argv = sys.argv[1], sys.argv[2:]
+# "local": a new cluster of our own, even if `ray start` runs one on this machine; a small
+# object store (the jobs pass a few MB) fits machines with little shared memory
+ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+         object_store_memory=128 * 2**20)
+try:
+    try:
+        status = main(argv)
+    except SystemExit as done:
+        status = int(done.code)
+    # a job's error reaches the caller as itself, one line, not as Ray's traceback
+    jobs = [(TrainConfig(seed=0), EnvConfig(data=tiny, world="A", ensemble=1))]
+    try:
+        run_on_ray(jobs, 1, None, None, {"ddpg": int})  # int(train, env) raises
+        error = None
+    except Exception as err:
+        error = [type(err).__name__, str(err)]
+finally:
+    ray.shutdown()
+print(json.dumps({"status": status, "error": error}))
+"""
+
+
+def _ray_logs() -> str:
+    """The ends of the newest Ray session's node logs (for a failure message)."""
+    logs = Path("/tmp/ray/session_latest/logs")
+    tails = [f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+             for name in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err")
+             if (log := logs / name).is_file()]
+    return "\n".join(tails) or f"(no Ray logs in {logs})"
+
+
 def test_ray_results_are_the_serial_results(tiny: Path, tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray")  # the guard for an install without the `ray` extra only
+    pytest.importorskip("ray")  # the guard for an install without the `ray` extra only
     serial, on_ray = tmp_path / "serial", tmp_path / "ray"
     assert _status(["benchmark", "--data", str(tiny), *TINY, "--out", str(serial)]) == 0
     # the Ray jobs must replay the baselines too, not read the serial run's cached scores
     shutil.rmtree(cache_dir() / "baselines")
-    # "local": a new cluster of our own, even if `ray start` runs one on this machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        assert _status(["benchmark", "--data", str(tiny), *TINY, "--ray",
-                        "--out", str(on_ray)]) == 0
-        # a job's error reaches the caller as itself, one line, not as Ray's traceback
-        jobs = [(TrainConfig(seed=0), EnvConfig(data=tiny, world="A", ensemble=1))]
-        with pytest.raises(TypeError, match=r"^'EnvConfig' object cannot be interpreted as an "
-                                            r"integer$"):
-            run_on_ray(jobs, 1, None, None, {"ddpg": int})  # int(train, env) raises
-    finally:
-        ray.shutdown()
+    argv = ["benchmark", "--data", str(tiny), *TINY, "--ray", "--out", str(on_ray)]
+    child = subprocess.run([sys.executable, "-c", _RAY_CHILD, str(tiny), *argv],
+                           capture_output=True, text=True, timeout=1200)
+    lines = child.stdout.strip().splitlines()
+    assert child.returncode == 0 and lines, (
+        f"the Ray run ended with exit code {child.returncode}\n--- its stderr\n"
+        f"{child.stderr[-4000:]}\n{_ray_logs()}")
+    report = json.loads(lines[-1])
+    assert report["status"] == 0, child.stderr[-4000:]
+    assert report["error"] == ["TypeError", "'EnvConfig' object cannot be interpreted as an "
+                                            "integer"]
     assert (cache_dir() / "baselines").is_dir()  # written again, by the Ray jobs
     expected = json.loads((serial / "results.json").read_text())
     got = json.loads((on_ray / "results.json").read_text())
