@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -91,17 +92,23 @@ def _ray_logs() -> str:
 
 def test_ray_results_are_the_serial_results(tiny: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")  # the guard for an install without the `ray` extra only
-    serial, on_ray = tmp_path / "serial", tmp_path / "ray"
+    serial = tmp_path / "serial"
     assert _status(["benchmark", "--data", str(tiny), *TINY, "--out", str(serial)]) == 0
-    # the Ray jobs must replay the baselines too, not read the serial run's cached scores
-    shutil.rmtree(cache_dir() / "baselines")
-    argv = ["benchmark", "--data", str(tiny), *TINY, "--ray", "--out", str(on_ray)]
-    child = subprocess.run([sys.executable, "-c", _RAY_CHILD, str(tiny), *argv],
-                           capture_output=True, text=True, timeout=1200)
-    lines = child.stdout.strip().splitlines()
-    assert child.returncode == 0 and lines, (
-        f"the Ray run ended with exit code {child.returncode}\n--- its stderr\n"
-        f"{child.stderr[-4000:]}\n{_ray_logs()}")
+    for attempt in (1, 2):
+        # the Ray jobs must replay the baselines too, not read the serial run's cached scores
+        shutil.rmtree(cache_dir() / "baselines", ignore_errors=True)
+        on_ray = tmp_path / f"ray-{attempt}"
+        argv = ["benchmark", "--data", str(tiny), *TINY, "--ray", "--out", str(on_ray)]
+        child = subprocess.run([sys.executable, "-c", _RAY_CHILD, str(tiny), *argv],
+                               capture_output=True, text=True, timeout=1200)
+        lines = child.stdout.strip().splitlines()
+        crashed = (f"the Ray run ended with exit code {child.returncode}\n--- its stderr\n"
+                   f"{child.stderr[-4000:]}\n{_ray_logs()}")
+        if child.returncode == 0 and lines:
+            break
+        # a node that died under the machine (not a wrong result) gets one more try
+        assert attempt == 1, crashed
+        warnings.warn(f"retrying once: {crashed}", stacklevel=1)
     report = json.loads(lines[-1])
     assert report["status"] == 0, child.stderr[-4000:]
     assert report["error"] == ["TypeError", "'EnvConfig' object cannot be interpreted as an "
