@@ -93,7 +93,8 @@ class GreedyModelAgent(ScoringAgent):
 
     :param world: the world whose predictions it follows; None: the env's own
     :param full_catalog_limit: score the whole catalog when it has at most this many tracks;
-        otherwise `n_popular` most popular plus each session's `n_knn` item-kNN tracks
+        otherwise `n_popular` most popular plus each session's `n_knn` item-kNN tracks (0 and
+        `n_knn=0`: only the `n_popular` most-played tracks, a shortlist the data know well)
     """
 
     def __init__(self, env: Any | None = None, seed: int = 0, world: World | None = None,
@@ -111,9 +112,10 @@ class GreedyModelAgent(ScoringAgent):
             return np.ones((n, size), bool)
         mask = np.zeros((n, size), bool)
         mask[:, np.argsort(-popularity(env), kind="stable")[: self.n_popular]] = True
-        knn = ItemKNNAgent().scores(env, self.rng)
-        near = np.argpartition(-knn, min(self.n_knn, size) - 1, axis=1)[:, : self.n_knn]
-        mask[np.arange(n)[:, None], near] = True
+        if self.n_knn > 0:
+            knn = ItemKNNAgent().scores(env, self.rng)
+            near = np.argpartition(-knn, min(self.n_knn, size) - 1, axis=1)[:, : self.n_knn]
+            mask[np.arange(n)[:, None], near] = True
         return mask
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:

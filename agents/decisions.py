@@ -10,9 +10,16 @@ and B) are asked about the same held-out users, with A's catalog:
 | greedy_a_in_b | listened rate in world B of greedy-by-A (the myopic best under A) |
 | most_popular_in_b | the same for most-popular: what greedy-by-A must beat |
 | greedy_b_in_b | greedy-by-B in B: the judge's own optimum, for scale |
+| greedy_a_in_b_top{N} | greedy-by-A choosing only among the N most-played recommendable tracks |
+| greedy_a_in_truth, most_popular_in_truth | synthetic data only: both judged by the true users |
 
 The correlation runs over the recommendable tracks of each state: do A and B prefer the same
-tracks for the same user?
+tracks for the same user? The `top{N}` ladder says how far the data support A's preferences:
+a track heard a few times has a noisy fitted effect, and the myopic best over many such tracks
+picks the noise (the optimizer's curse). Where greedy-by-A beats most-popular in B among the N
+best-heard tracks but not among more, N is about how many tracks the data rank reliably.
+On synthetic data, A and B may agree and both be wrong (fitted to the same kind of logs, they
+share their biases); the generator's users then judge greedy-by-A too.
 """
 
 from __future__ import annotations
@@ -23,9 +30,16 @@ import numpy as np
 
 from agents.baselines import GreedyModelAgent, MostPopularAgent
 from agents.evaluation import evaluate
+from agents.track_agent import TrackAgent
+from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.synthetic.dataset import synthetic_root
+
+SUPPORT_LADDER = (25, 100, 400)
+"""Shortlist sizes (most-played recommendable tracks) of the `greedy_a_in_b_top{N}` figures;
+those not below the catalog's size are left out."""
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -74,9 +88,20 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0,
     judged = replace(config, world="B", catalog="A", sessions="test")
     vec = MusicRecVectorEnv(64, **asdict(judged))
     world_a = load_bundle(replace(judged, world="A", sessions="train")).world
-    agents = {"greedy_a_in_b": GreedyModelAgent(world=world_a),
-              "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
+    agents: dict[str, TrackAgent] = {
+        "greedy_a_in_b": GreedyModelAgent(world=world_a),
+        "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
+    for n in SUPPORT_LADDER:
+        if n < len(vec.bundle.decoder):
+            agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(
+                world=world_a, full_catalog_limit=0, n_popular=n, n_knn=0)
     out = {"rank_agreement": rank_agreement(config, states, seed)}
     for name, agent in agents.items():
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
+    if synthetic_root(load_dataset(data)) is not None:
+        # A and B can share a bias (both fitted to the same kind of logs): the true users tell
+        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth")))
+        for name, agent in (("greedy_a_in_truth", GreedyModelAgent(world=world_a)),
+                            ("most_popular_in_truth", MostPopularAgent())):
+            out[name] = evaluate(agent, truth, rounds, seed)["listened"]
     return out

@@ -318,6 +318,24 @@ def test_greedy_pick_has_the_highest_p_listened(vec: MusicRecVectorEnv) -> None:
             assert np.all(np.diff(picked) <= 1e-6)  # the slate is in decreasing order
 
 
+def test_greedy_on_a_shortlist_picks_only_the_most_played_tracks(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=8)
+    shortlist = GreedyModelAgent(full_catalog_limit=0, n_popular=25, n_knn=0)
+    top = np.argsort(-popularity(vec), kind="stable")[:25]
+    expected = np.zeros(len(vec.bundle.decoder), bool)
+    expected[top] = True
+    mask = shortlist.candidates(vec)
+    assert (mask == expected[None, :]).all()
+    rows = shortlist.select(vec, obs, np.random.default_rng())
+    assert np.isin(rows, vec.bundle.decoder.rows[top]).all()
+    # the best of the shortlist, which the whole catalog's greedy pick may beat
+    whole = GreedyModelAgent().select(vec, obs, np.random.default_rng())
+    picked = [p_listened(vec, i, rows[i])[0] for i in range(vec.num_envs)]
+    best = [p_listened(vec, i, whole[i])[0] for i in range(vec.num_envs)]
+    assert all(b >= p - 1e-6 for b, p in zip(best, picked, strict=True))
+    assert not np.isin(whole, vec.bundle.decoder.rows[top]).all()
+
+
 def test_predict_gives_vectors_that_decode_to_the_selected_tracks(vec: MusicRecVectorEnv) -> None:
     obs = fresh_obs(vec, seed=9)
     agent = ItemKNNAgent(env=vec)

@@ -44,6 +44,13 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert decisions["greedy_a_minus_most_popular"] == pytest.approx(
         decisions["greedy_a_in_b"] - decisions["most_popular_in_b"])
     assert "decisions: rank agreement of worlds A and B" in printed
+    # greedy-by-A on shortlists of the most-played tracks, and (synthetic data) the true users
+    ladder = {k: v for k, v in decisions.items() if k.startswith("greedy_a_in_b_top")}
+    assert "greedy_a_in_b_top25" in ladder and all(0.0 < v < 1.0 for v in ladder.values())
+    assert "greedy-by-A among the N most-played tracks: N=25 " in printed
+    assert 0.0 < decisions["greedy_a_in_truth"] < 1.0
+    assert 0.0 < decisions["most_popular_in_truth"] < 1.0
+    assert f"judged by the true users: greedy-by-A {decisions['greedy_a_in_truth']:.3f}" in printed
     # every target's verdict is printed, with its figure and threshold, as report.md lists it
     verdicts = [line for line in printed.splitlines() if line.startswith(("PASS: ", "FAIL: "))]
     names = [line.split(" = ")[0].split(": ", 1)[1] for line in verdicts]

@@ -197,11 +197,25 @@ def run(args: argparse.Namespace) -> int:
     print(headline_table(report["predictors"]))
     _print_figures(result)
     if decisions is not None:
-        print(f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f}; "
-              f"judged in B: greedy-by-A {decisions['greedy_a_in_b']:.3f}, most-popular "
-              f"{decisions['most_popular_in_b']:.3f}, greedy-by-B "
-              f"{decisions['greedy_b_in_b']:.3f}")
+        print(_decisions_line(decisions))
     print("\n".join(verdict_lines(report)))
     print(f"{held_out}: {sessions} sessions; wrote {args.out}/report.md "
           f"({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _decisions_line(decisions: dict[str, float]) -> str:
+    """The decision-fidelity figures as one printed line."""
+    line = (f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f}; "
+            f"judged in B: greedy-by-A {decisions['greedy_a_in_b']:.3f}, most-popular "
+            f"{decisions['most_popular_in_b']:.3f}, greedy-by-B "
+            f"{decisions['greedy_b_in_b']:.3f}")
+    ladder = [(k.removeprefix("greedy_a_in_b_top"), v) for k, v in decisions.items()
+              if k.startswith("greedy_a_in_b_top")]
+    if ladder:
+        line += "; greedy-by-A among the N most-played tracks: " + ", ".join(
+            f"N={n} {v:.3f}" for n, v in ladder)
+    if "greedy_a_in_truth" in decisions:
+        line += (f"; judged by the true users: greedy-by-A {decisions['greedy_a_in_truth']:.3f}"
+                 f", most-popular {decisions['most_popular_in_truth']:.3f}")
+    return line

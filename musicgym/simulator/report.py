@@ -42,7 +42,10 @@ DECISIONS_NOTE = (
     "tracks hold for users it never saw. rank_agreement is the mean over held-out states of the "
     "Spearman correlation of worlds A's and B's P(listened) over the recommendable tracks; "
     "greedy_a_in_b is the listened rate in world B of the myopic best under A, most_popular_in_b "
-    "what it must beat, greedy_b_in_b the judge's own optimum (see agents/decisions.py).")
+    "what it must beat, greedy_b_in_b the judge's own optimum. greedy_a_in_b_topN is greedy-by-A "
+    "choosing only among the N most-played tracks: how many tracks the data rank reliably. On "
+    "synthetic data, greedy_a_in_truth and most_popular_in_truth are judged by the generator's "
+    "users: A and B can agree and share a bias (see agents/decisions.py).")
 
 
 def to_jsonable(value: Any) -> Any:
