@@ -150,7 +150,7 @@ def _fits(config: EnvConfig) -> list[str] | str:
     dataset = load_dataset(config.data)
     return [fitting.cache_folder(dataset, member).name
             for member in member_configs(config.world, config.ensemble, config.simulator_seed,
-                                         config.ensemble_resample)]
+                                         config.ensemble_resample, config.history_match)]
 
 
 def _run_identity(env_config: EnvConfig, test_data: str | Path | None, rounds: int, seed: int,

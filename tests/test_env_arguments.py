@@ -49,6 +49,7 @@ BAD_ARGUMENTS = [
     ("world", "C"), ("world", None),
     ("catalog", "truth"), ("catalog", 0),
     ("ensemble", 0), ("ensemble", -1), ("ensemble", 2.0),
+    ("history_match", 1), ("history_match", "yes"), ("history_match", None),
     ("uncertainty_penalty", -0.5), ("uncertainty_penalty", float("inf")),
     ("uncertainty_penalty", float("nan")), ("uncertainty_penalty", "1"),
     ("sessions", "holdout"), ("sessions", None),
@@ -123,12 +124,14 @@ def test_test_data_needs_test_sessions(no_work: None, tmp_path: Path) -> None:
 
 def test_valid_values_are_kept_in_plain_python_types(tmp_path: Path) -> None:
     config = EnvConfig(data=tmp_path, slate_size=np.int64(3), history_fraction=np.float32(0.25),
-                       uncertainty_penalty=1, ensemble=np.int32(2))
+                       uncertainty_penalty=1, ensemble=np.int32(2), history_match=np.bool_(True))
     assert type(config.slate_size) is int and config.slate_size == 3
+    assert config.history_match is True
     assert type(config.ensemble) is int and type(config.uncertainty_penalty) is float
     assert config.history_fraction == 0.25 and config.data == tmp_path
     assert hash(config) == hash(EnvConfig(data=tmp_path, slate_size=3, history_fraction=0.25,
-                                          uncertainty_penalty=1.0, ensemble=2))
+                                          uncertainty_penalty=1.0, ensemble=2,
+                                          history_match=True))
 
 
 @pytest.mark.parametrize(("num_envs", "autoreset_mode", "named"), [

@@ -253,3 +253,52 @@ def test_numpy_inference_matches_torch(dataset, simulator) -> None:
     step = (packed.tracks[:, 0], packed.outcomes[:, 0], packed.context, packed.behaviour[:, 0])
     np.testing.assert_allclose(fast.observe(np_state, *step),
                                model.observe(torch_state, *step).numpy(), atol=1e-5)
+
+
+def test_history_match_inputs_agree_in_every_path(dataset, tmp_path: Path) -> None:
+    """With `history_match`, the teacher-forced pass, the torch steps and numpy agree."""
+    from musicgym.simulator.fitting import cache_folder
+    from musicgym.simulator.numpy_response import NumpyResponse
+
+    config = SimulatorConfig(embedding_dim=8, response=ResponseConfig(
+        hidden=16, epochs=3, seed=0, history_match=True))
+    fitted = fit_simulator(dataset, config, progress=False)
+    model, fast = fitted.response, NumpyResponse(fitted.response)
+    assert model.hidden == fast.hidden == 16 + 2 * 8 + 2
+    # the option changes the fit's cache entry; at its default, the key is as before it existed
+    assert cache_folder(dataset, config) != cache_folder(dataset, SMALL)
+    assert "history_match" not in SMALL.response.to_dict()
+    packed = pack_for(fitted, dataset.log(split="test"))
+    forced = model.predict_sessions(packed, hide_second_half=False)
+    torch_state = model.initial_state(packed.context)
+    np_state = fast.initial_state(packed.context)
+    for t in range(5):
+        args = (packed.tracks[:, t], packed.context, packed.positions[:, t],
+                packed.session_length)
+        step_probs = model.probs(torch_state, *args)
+        live = packed.mask[:, t]
+        np.testing.assert_allclose(step_probs[live], forced[live, t], atol=1e-5)
+        np.testing.assert_allclose(fast.probs(np_state, *args), step_probs, atol=1e-5)
+        step = (packed.tracks[:, t], packed.outcomes[:, t], packed.context)
+        torch_state = model.observe(torch_state, *step)
+        np_state = fast.observe(np_state, *step)
+        np.testing.assert_allclose(np_state, torch_state.numpy(), atol=1e-5)
+    # the sums count listened (classes 2, 3) and skipped (0, 1) tracks heard so far
+    heard = packed.outcomes[:, :5]
+    np.testing.assert_array_equal(np_state[:, 16 + 8], (heard >= 2).sum(axis=1))
+    np.testing.assert_array_equal(np_state[:, -1], (heard < 2).sum(axis=1))
+    # free-running rollouts and the challenge's blind decisions run on the longer state
+    from musicgym.simulator.challenge import blind_decisions
+
+    rolled = rollout_outcomes(fitted, packed, np.random.default_rng(5))
+    np.testing.assert_array_equal(rolled, rollout_outcomes(fitted, packed,
+                                                           np.random.default_rng(5)))
+    blind = model.predict_sessions(packed, hide_second_half=True)[..., :2].sum(axis=-1)
+    decided = blind_decisions([model], packed, blind, np.random.default_rng(0), samples=16)
+    first = np.arange(packed.mask.shape[1])[None, :] < (packed.mask.sum(axis=1) // 2)[:, None]
+    assert not decided[first | ~packed.mask].any() and decided[packed.mask & ~first].any()
+    # it saves and loads with the option
+    fitted.save(tmp_path / "fit")
+    again = FittedSimulator.load(tmp_path / "fit")
+    assert again.response.net.history_match and again.config.response.history_match
+    np.testing.assert_allclose(again.response.predict_sessions(packed, False), forced, atol=1e-6)

@@ -144,3 +144,25 @@ def test_an_ensemble_of_folds_fits_each_member_on_its_own_fold() -> None:
     plays = [m.response.stats.plays for m in members]
     assert (plays[0] + plays[1] == whole.response.stats.plays).all()
     assert plays[0].sum() > 0 and plays[1].sum() > 0
+
+
+def test_history_match_worlds_fit_with_the_taste_match_inputs() -> None:
+    vec = MusicRecVectorEnv(8, world="A", history_match=True)
+    model = vec.bundle.world.members[0]
+    dim = model.embeddings.shape[1]
+    assert model.history_match and model.hidden == model.gru_size + 2 * dim + 2
+    assert vec.sessions._state.shape[-1] == model.hidden
+    assert [c.response.history_match for c in member_configs("A", 2, history_match=True)] == [
+        True, True]
+    assert not member_configs("A")[0].response.history_match
+    plain = MusicRecVectorEnv(8, world="A").bundle.world.members[0]
+    assert not plain.history_match and plain.hidden == plain.gru_size
+    # the env runs: the state's sums count the tracks each session has heard
+    vec.reset(seed=0)
+    s = vec.sessions
+    heard = np.arange(s.played.shape[1])[None, :] < s.n_played[:, None]
+    counts = s._state[0][:, model.gru_size + dim] + s._state[0][:, -1]
+    np.testing.assert_array_equal(counts, heard.sum(axis=1))
+    vec.step(np.zeros((8, *vec.single_action_space.shape), np.float32))
+    counts = s._state[0][:, model.gru_size + dim] + s._state[0][:, -1]
+    np.testing.assert_array_equal(counts, heard.sum(axis=1) + 1)

@@ -60,6 +60,11 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         default="bootstrap",
                         help="members fit bootstrap resamples of the world's sessions, or "
                              "disjoint folds of them")
+    parser.add_argument("--history-match", action="store_true",
+                        help="fit the worlds' user models with explicit taste-match inputs "
+                             "(each track against the session's listened and skipped tracks); "
+                             "on the default data it makes the fitted worlds reward what the "
+                             "true users reward (README, Worlds)")
     parser.add_argument("--uncertainty-penalty", type=nonnegative_float, default=1.0,
                         help="reward minus this times the ensemble's disagreement about each "
                              "recommended track (MOPO); with --ensemble 3 it halved DDPG's "
@@ -121,6 +126,7 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
                     min_plays=args.min_plays, decoding=args.decoding, world=args.world,
                     ensemble=args.ensemble, ensemble_resample=args.ensemble_resample,
+                    history_match=args.history_match,
                     uncertainty_penalty=args.uncertainty_penalty,
                     concentration_penalty=args.concentration_penalty)
     # N evenly spaced checkpoints: SB3 counts them in vector steps of num_envs env-steps
@@ -325,6 +331,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
             "ensemble_resample": args.ensemble_resample,
+            "history_match": args.history_match,
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty, "algo": args.algo,
             "timesteps": args.timesteps, "num_envs": args.num_envs,

@@ -51,7 +51,8 @@ def make_world(dataset: PreparedDataset, config: EnvConfig) -> World:
         return truth_world(dataset)
     # a cold fit shows its epochs on a progress bar (stderr); a cached world shows nothing
     return load_world(dataset, config.world, config.ensemble, config.simulator_seed,
-                      progress=True, resample=config.ensemble_resample)
+                      progress=True, resample=config.ensemble_resample,
+                      history_match=config.history_match)
 
 
 def make_sampler(dataset: PreparedDataset, catalog: Catalog,

@@ -16,6 +16,8 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from musicgym.data.schema import MAX_SESSION_LENGTH
 
 REWARDS = ("listened", "listen")
@@ -127,6 +129,14 @@ def choice(options: tuple[str, ...], optional: bool = False,
     return check
 
 
+def flag(name: str, value: Any) -> bool:
+    """Check that an on/off argument is a bool (numpy's included)."""
+    if not isinstance(value, bool | np.bool_):
+        raise EnvArgumentError(f"{name} ({value!r}) must be True or False, not a "
+                               f"{type(value).__name__}")
+    return bool(value)
+
+
 DATA_KINDS = ("a prepared dataset folder, an MSSD log (file or folder of shards) or a folder "
               "written by `musicgym generate`")
 
@@ -163,6 +173,7 @@ CHECKS: dict[str, Check] = {
     "catalog": choice(HALVES, optional=True),
     "ensemble": integer(1),
     "ensemble_resample": choice(RESAMPLES),
+    "history_match": flag,
     "uncertainty_penalty": number(0.0),
     "concentration_penalty": number(0.0),
     "sessions": choice(SPLITS),
@@ -232,6 +243,11 @@ class EnvConfig:
     """How the members read the world's sessions: "bootstrap" resamples, or "folds": disjoint
     folds (member k fits fold k of `ensemble`), whose disagreement is that of user models fitted
     on other sessions."""
+    history_match: bool = False
+    """Fit the world's user models with explicit taste-match inputs (`ResponseConfig
+    .history_match`): each candidate's vector dotted with the mean vector of the session's
+    listened tracks and with that of its skipped ones. On the synthetic data it lets the fitted
+    worlds see what the true users reward (similar tracks); see README "Worlds"."""
     uncertainty_penalty: float = 0.0
     """λ: each recommended track's reward loses λ times the standard deviation of P(listened)
     across the ensemble's members (`info["disagreement"]`), as in MOPO."""

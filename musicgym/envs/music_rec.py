@@ -198,6 +198,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | catalog | None | training sessions of the agent's catalog ("all", "A", "B"; None: world's) |
     | ensemble | 1 | user models fitted on bootstrap resamples (at least 1); a user is one |
     | ensemble_resample | "bootstrap" | or "folds": members fit disjoint folds of the world |
+    | history_match | False | fit the world with explicit taste-match inputs (listened/skipped) |
     | uncertainty_penalty | 0.0 | reward minus this (finite, at least 0) times the disagreement |
     | concentration_penalty | 0.0 | reward minus this (at least 0) times the concentration |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |

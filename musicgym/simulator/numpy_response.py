@@ -49,6 +49,7 @@ class NumpyResponse:
             b.copy() for b in np.split(w_ih, blocks))
         self.w_hh, self.b_hh = w["gru.weight_hh_l0"].T.copy(), w["gru.bias_hh_l0"]
         self.taste_w, self.taste_b = w["taste.weight"].T.copy(), w["taste.bias"]
+        self.history_match = model.net.history_match
         self._head_tables(w, model.stats, d)
         self.inv_temperature = np.float32(np.exp(-w["log_temperature"]))
 
@@ -56,7 +57,8 @@ class NumpyResponse:
         w1 = w["head.0.weight"].T
         h = len(self.b_hh) // 3
         blocks = np.cumsum([h, d, d, STATS_DIM, CONTEXT_DIM, POSITION_DIM])
-        w_state, w_emb, w_match, w_stats, w_ctx, w_pos = np.split(w1, blocks[:-1])
+        w_state, w_emb, w_match, w_stats, w_ctx, w_pos, w_heard = np.split(w1, blocks)
+        self.w_heard = w_heard.copy()  # [2, hidden] with history_match, else [0, hidden]
         rows = np.arange(len(self.embeddings))
         self.track_head = (self.embeddings @ w_emb + stats.features(rows) @ w_stats
                            + w["head.0.bias"]).astype(np.float32)
@@ -69,14 +71,24 @@ class NumpyResponse:
         self.w2, self.b2 = w["head.2.weight"].T.copy(), w["head.2.bias"]
 
     @property
-    def hidden(self) -> int:
-        """Size of the user state."""
+    def gru_size(self) -> int:
+        """Size of the GRU part of the user state."""
         return len(self.b_hh) // 3
+
+    @property
+    def hidden(self) -> int:
+        """Size of the user state: the GRU's, plus the heard-track sums with history_match."""
+        extra = 2 * self.embeddings.shape[1] + 2 if self.history_match else 0
+        return self.gru_size + extra
 
     def initial_state(self, context: np.ndarray, session_idx: np.ndarray | None = None
                       ) -> np.ndarray:
         """User states [B, H] at the start of sessions with `context` [B, C] (any session)."""
-        return np.tanh(context @ self.init_w + self.init_b)
+        state = np.tanh(context @ self.init_w + self.init_b)
+        if self.history_match:
+            state = np.concatenate([state, np.zeros((len(state), self.hidden - self.gru_size),
+                                                    state.dtype)], axis=1)
+        return state
 
     def observe(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
                 context: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
@@ -85,11 +97,27 @@ class NumpyResponse:
         `behaviour` [B, 8]: the rows' behaviour codes; None (unknown, all-zero features, so
         no term) in simulated steps.
         """
+        h = self.gru_size
+        if self.history_match:
+            gru = self.observe_gru(state[:, :h], tracks, outcomes, context, behaviour)
+            return np.concatenate([gru, state[:, h:] + self._heard(tracks, outcomes)], axis=1)
+        return self.observe_gru(state, tracks, outcomes, context, behaviour)
+
+    def _heard(self, tracks: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
+        """What heard tracks add to the state's sums (`ResponseNet._heard_sums`) [B, 2D+2]."""
+        emb = self.embeddings[tracks]
+        listened = ((outcomes >= 2) & (outcomes < N_OUTCOMES)).astype(np.float32)[:, None]
+        skipped = (outcomes < 2).astype(np.float32)[:, None]
+        return np.concatenate([emb * listened, listened, emb * skipped, skipped], axis=1)
+
+    def observe_gru(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,
+                    context: np.ndarray, behaviour: np.ndarray | None = None) -> np.ndarray:
+        """The GRU part of `observe`."""
         gi = self.track_ih[tracks] + self.outcome_ih[outcomes] + context @ self.context_ih
         if behaviour is not None:
             gi = gi + behaviour_features(behaviour) @ self.behaviour_ih
         gh = state @ self.w_hh + self.b_hh
-        h = self.hidden
+        h = self.gru_size
         reset = _sigmoid(gi[:, :h] + gh[:, :h])
         update = _sigmoid(gi[:, h:2 * h] + gh[:, h:2 * h])
         candidate = np.tanh(gi[:, 2 * h:] + reset * gh[:, 2 * h:])
@@ -98,13 +126,22 @@ class NumpyResponse:
     def probs(self, state: np.ndarray, candidates: np.ndarray, context: np.ndarray,
               position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
         """Outcome probabilities [B, 4] of one candidate track per session."""
-        taste = state @ self.taste_w + self.taste_b
+        h = self.gru_size
+        gru = state[:, :h]
+        taste = gru @ self.taste_w + self.taste_b
         top = MAX_SESSION_LENGTH + 1
         pos = np.minimum(position, top)
         length = np.minimum(session_length, top)
-        hidden = (state @ self.w_state + self.track_head[candidates]
-                  + (taste * self.embeddings[candidates]) @ self.w_match
+        emb = self.embeddings[candidates]
+        hidden = (gru @ self.w_state + self.track_head[candidates]
+                  + (taste * emb) @ self.w_match
                   + context @ self.w_ctx + self.position_head[pos, length])
+        if self.history_match:
+            sums, d = state[:, h:], emb.shape[1]
+            listened = sums[:, :d] / np.maximum(sums[:, d:d + 1], 1.0)
+            skipped = sums[:, d + 1:2 * d + 1] / np.maximum(sums[:, -1:], 1.0)
+            match = np.stack([(emb * listened).sum(1), (emb * skipped).sum(1)], axis=1)
+            hidden = hidden + match @ self.w_heard
         logits = ((np.maximum(hidden, 0.0) @ self.w2 + self.b2) * self.inv_temperature
                   + self.position_bias[pos, length])
         logits -= logits.max(axis=-1, keepdims=True)

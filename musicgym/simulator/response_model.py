@@ -62,13 +62,13 @@ class ResponseModel:
     @property
     def hidden(self) -> int:
         """Size of the user state."""
-        return self.config.hidden
+        return self.net.state_size
 
     @torch.no_grad()
     def initial_state(self, context: np.ndarray, session_idx: np.ndarray | None = None
                       ) -> torch.Tensor:
         """User states [B, H] at the start of sessions with `context` [B, C] (any session)."""
-        return self.net.initial(torch.as_tensor(context))
+        return self.net.start(torch.as_tensor(context))
 
     @torch.no_grad()
     def observe(self, state: torch.Tensor, tracks: np.ndarray, outcomes: np.ndarray,
@@ -160,7 +160,8 @@ class ResponseModel:
             raise unreadable(path / "track_stats.npz", err, FIX) from None
         try:
             state = torch.load(path / "model.pt", weights_only=True)
-            net = ResponseNet(state["embeddings"], state["track_stats"], config.hidden)
+            net = ResponseNet(state["embeddings"], state["track_stats"], config.hidden,
+                              config.history_match)
             net.load_state_dict(state)
         except Exception as err:  # EOF, zip, unpickler and state-dict errors alike
             raise unreadable(path / "model.pt", err, FIX) from None
@@ -258,7 +259,8 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
         plays = stats.plays[:, None].astype(np.float64)
         embeddings = embeddings * (plays / (plays + config.embedding_shrink))
     net = ResponseNet(torch.as_tensor(embeddings / scale), torch.as_tensor(
-        np.stack([stats.plays, stats.skips], axis=-1)), config.hidden).to(target)
+        np.stack([stats.plays, stats.skips], axis=-1)), config.hidden,
+        config.history_match).to(target)
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad],
                                   lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, waited = np.inf, copy.deepcopy(net.state_dict()), 0

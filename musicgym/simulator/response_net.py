@@ -69,6 +69,10 @@ class ResponseConfig:
     max_val_sessions: int = 16_384
     """Most validation sessions early stopping, the temperature and the output biases read:
     with more, one seeded sample of this many (drawn once per fit)."""
+    history_match: bool = False
+    """Give the head two explicit taste-match inputs: the candidate's embedding dotted with the
+    mean embedding of the session's earlier listened tracks, and with that of its earlier
+    skipped ones (0 without any). The user state then carries those sums and counts."""
 
     def __post_init__(self) -> None:
         for name in ("hidden", "epochs", "batch_size", "patience", "max_epoch_sessions",
@@ -91,7 +95,7 @@ class ResponseConfig:
         their bytes (and sha256) from before the bounds existed.
         """
         out = asdict(self)
-        for name, default in SCALE_BOUNDS.items():
+        for name, default in _OMITTED_AT_DEFAULT.items():
             if out[name] == default:
                 del out[name]
         return out
@@ -100,14 +104,19 @@ class ResponseConfig:
 SCALE_BOUNDS = {"max_epoch_sessions": ResponseConfig.max_epoch_sessions,
                 "max_val_sessions": ResponseConfig.max_val_sessions}
 """The training bounds that only act on large logs, with their defaults."""
+_OMITTED_AT_DEFAULT = {**SCALE_BOUNDS, "history_match": False}
+"""Options left out of `ResponseConfig.to_dict` at their defaults: saved configs (and cache
+keys) of fits made before them keep their bytes."""
 
 
 class ResponseNet(nn.Module):
     """GRU over (track, outcome, behaviour) steps plus a head that scores a candidate track."""
 
-    def __init__(self, embeddings: torch.Tensor, track_stats: torch.Tensor, hidden: int) -> None:
+    def __init__(self, embeddings: torch.Tensor, track_stats: torch.Tensor, hidden: int,
+                 history_match: bool = False) -> None:
         super().__init__()
         dim = embeddings.shape[1]
+        self.history_match = history_match
         self.register_buffer("embeddings", embeddings.float())
         self.register_buffer("track_stats", track_stats.float())
         self.initial = nn.Sequential(nn.Linear(CONTEXT_DIM, hidden), nn.Tanh())
@@ -116,6 +125,7 @@ class ResponseNet(nn.Module):
         # taste(state) * embedding lets the head form a bilinear user-track match
         self.taste = nn.Linear(hidden, dim)
         head_in = hidden + 2 * dim + STATS_DIM + CONTEXT_DIM + POSITION_DIM
+        head_in += 2 if history_match else 0  # taste match with listened / skipped tracks
         self.head = nn.Sequential(nn.Linear(head_in, hidden), nn.ReLU(),
                                   nn.Linear(hidden, N_OUTCOMES))
         self.log_temperature = nn.Parameter(torch.zeros(()), requires_grad=False)
@@ -123,6 +133,42 @@ class ResponseNet(nn.Module):
         # per-position output biases, refitted after training (see model._fit_output_bias)
         self.output_bias = nn.Parameter(torch.zeros(MAX_SESSION_LENGTH, N_OUTCOMES),
                                         requires_grad=False)
+
+    @property
+    def state_size(self) -> int:
+        """Width of a user state.
+
+        The GRU's, plus (with `history_match`) the embedding sums and counts of the listened
+        and of the skipped tracks heard so far.
+        """
+        hidden, dim = self.taste.in_features, self.taste.out_features
+        return hidden + (2 * dim + 2 if self.history_match else 0)
+
+    def start(self, context: torch.Tensor) -> torch.Tensor:
+        """User states [B, state_size] at the start of sessions with `context` [B, C]."""
+        state = self.initial(context)
+        if self.history_match:
+            state = torch.cat([state, state.new_zeros((len(state), self.state_size
+                                                       - state.shape[-1]))], dim=-1)
+        return state
+
+    def _heard_sums(self, tracks: torch.Tensor, outcomes: torch.Tensor) -> torch.Tensor:
+        """Per heard track [...]: its embedding and 1 in the listened or skipped part [..., 2D+2].
+
+        Listened: skip_2 false (outcome classes 2 and 3); skipped: classes 0 and 1; an unknown
+        outcome (4) counts in neither.
+        """
+        emb = self.embeddings[tracks]
+        listened = ((outcomes >= 2) & (outcomes < N_OUTCOMES)).to(emb.dtype)[..., None]
+        skipped = (outcomes < 2).to(emb.dtype)[..., None]
+        return torch.cat([emb * listened, listened, emb * skipped, skipped], dim=-1)
+
+    def _match(self, sums: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """The two taste-match inputs [..., 2] of candidates `emb` [..., D] from state sums."""
+        dim = emb.shape[-1]
+        listened = sums[..., :dim] / sums[..., dim:dim + 1].clamp(min=1.0)
+        skipped = sums[..., dim + 1:2 * dim + 1] / sums[..., -1:].clamp(min=1.0)
+        return torch.stack([(emb * listened).sum(-1), (emb * skipped).sum(-1)], dim=-1)
 
     def track_weights(self) -> torch.Tensor:
         """The head's first-layer weights on the candidate's embedding, match and statistics."""
@@ -144,6 +190,16 @@ class ResponseNet(nn.Module):
                 context: torch.Tensor, behaviour: torch.Tensor | None = None) -> torch.Tensor:
         """Advance the user state [B, H] by one heard track per session."""
         # one GRU step written out: nn.GRU on a length-1 sequence costs ~1 ms on CPU
+        hidden = self.taste.in_features
+        if self.history_match:
+            sums = state[..., hidden:] + self._heard_sums(tracks, outcomes)
+            gru = self._gru_step(state[..., :hidden], tracks, outcomes, context, behaviour)
+            return torch.cat([gru, sums], dim=-1)
+        return self._gru_step(state, tracks, outcomes, context, behaviour)
+
+    def _gru_step(self, state: torch.Tensor, tracks: torch.Tensor, outcomes: torch.Tensor,
+                  context: torch.Tensor, behaviour: torch.Tensor | None) -> torch.Tensor:
+        """One GRU step of the hidden part of the state."""
         x = self.step_input(tracks, outcomes, context, behaviour)
         gi = nn.functional.linear(x, self.gru.weight_ih_l0, self.gru.bias_ih_l0)
         gh = nn.functional.linear(state, self.gru.weight_hh_l0, self.gru.bias_hh_l0)
@@ -158,7 +214,12 @@ class ResponseNet(nn.Module):
                with_bias: bool = True) -> torch.Tensor:
         """Outcome logits [..., 4] for candidates [...] given states and inputs with [..., F]."""
         emb = self.embeddings[candidates]
-        x = torch.cat([state, emb, self.taste(state) * emb, stats, context, position], dim=-1)
+        hidden = self.taste.in_features
+        gru, sums = state[..., :hidden], state[..., hidden:]
+        parts = [gru, emb, self.taste(gru) * emb, stats, context, position]
+        if self.history_match:
+            parts.append(self._match(sums, emb))
+        x = torch.cat(parts, dim=-1)
         out = self.head(x) / self.log_temperature.exp()
         if with_bias:
             out = out + position[..., POSITION_ONEHOT] @ self.output_bias
@@ -174,6 +235,10 @@ class ResponseNet(nn.Module):
         start = self.initial(context)
         after, _ = self.gru(self.step_input(tracks, outcome_inputs, wide, behaviour), start[None])
         before = torch.cat([start[:, None, :], after[:, :-1]], dim=1)
+        if self.history_match:  # sums over the steps before each step (exclusive)
+            sums = self._heard_sums(tracks, outcome_inputs).cumsum(dim=1)
+            sums = torch.cat([torch.zeros_like(sums[:, :1]), sums[:, :-1]], dim=1)
+            before = torch.cat([before, sums], dim=-1)
         return self.logits(before, tracks, stats, wide, position, with_bias)
 
 

@@ -31,37 +31,41 @@ RESAMPLES = ("bootstrap", "folds")
 
 
 def member_configs(name: str, ensemble: int = 1, seed: int = 0,
-                   resample: str = "bootstrap") -> list[SimulatorConfig]:
+                   resample: str = "bootstrap",
+                   history_match: bool = False) -> list[SimulatorConfig]:
     """The fits of a world: one on all its sessions, or `ensemble` members.
 
     "bootstrap" members fit bootstrap resamples of the world's sessions; "folds" members fit
     disjoint folds of them, so their disagreement is that of user models fitted on other
-    sessions, as the held-out world is.
+    sessions, as the held-out world is. `history_match`: `ResponseConfig.history_match`.
     """
     if ensemble < 1:
         raise ValueError(f"ensemble ({ensemble}) must be at least 1")
     if resample not in RESAMPLES:
         raise ValueError(f"resample ({resample!r}) must be one of {RESAMPLES}")
     folds = ensemble if resample == "folds" else 1
-    return [SimulatorConfig(response=ResponseConfig(seed=seed + k), split=world_split(name),
+    return [SimulatorConfig(response=ResponseConfig(seed=seed + k, history_match=history_match),
+                            split=world_split(name),
                             bootstrap=ensemble > 1 and folds == 1, folds=folds,
                             fold=k if folds > 1 else 0) for k in range(ensemble)]
 
 
 def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: int = 0,
-                progress: bool = False, resample: str = "bootstrap") -> list[FittedSimulator]:
+                progress: bool = False, resample: str = "bootstrap",
+                history_match: bool = False) -> list[FittedSimulator]:
     """The fitted simulators of a world, from the cache or fitted (and cached) now.
 
     Each member is its own cache entry, checked on load and fitted under its own file lock
     (`load_or_fit`), so processes that need the same world share each member's one fit.
     """
     return [load_or_fit(dataset, config, progress=progress)
-            for config in member_configs(name, ensemble, seed, resample)]
+            for config in member_configs(name, ensemble, seed, resample, history_match)]
 
 
 def load_world(dataset: PreparedDataset, name: str = "all", ensemble: int = 1, seed: int = 0,
-               progress: bool = False, resample: str = "bootstrap") -> World:
+               progress: bool = False, resample: str = "bootstrap",
+               history_match: bool = False) -> World:
     """The world `name` ("all", "A" or "B") of `dataset` as numpy user models, one per member."""
-    members = fit_members(dataset, name, ensemble, seed, progress, resample)
+    members = fit_members(dataset, name, ensemble, seed, progress, resample, history_match)
     return World(tuple(NumpyResponse(m.response) for m in members),
                  members[0].embeddings.ids)
