@@ -89,10 +89,11 @@ class ResponseConfig:
                 raise ValueError(f"{name} ({getattr(self, name)}) must be at least 0")
 
     def to_dict(self) -> dict:
-        """The config as plain JSON-ready values; `SCALE_BOUNDS` only where not at default.
+        """The config as plain JSON-ready values; `_OMITTED_AT_DEFAULT` only where not at default.
 
-        The bounds change nothing on a log within them, so saved configs of such fits keep
-        their bytes (and sha256) from before the bounds existed.
+        The bounds change nothing on a log within them, and `history_match` off is the model
+        as it was before the option, so saved configs of such fits keep their bytes (and
+        sha256) from before these options existed.
         """
         out = asdict(self)
         for name, default in _OMITTED_AT_DEFAULT.items():
