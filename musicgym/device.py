@@ -47,8 +47,3 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             raise DeviceError(f"{source} ({device!r}): this machine has "
                               f"{torch.cuda.device_count()} GPU(s); use cuda:0 or 'auto'")
     return torch.device(name)
-
-
-def device_kind(device: torch.device) -> str:
-    """"cpu" or "cuda": what a fit's cache key records (the index does not change a fit)."""
-    return device.type

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from musicgym.data.dataset import PreparedDataset
+from musicgym.datasets import load_dataset
+from musicgym.synthetic.generator import SyntheticConfig, generate
+
 TEST_DATA_VARIABLE = "MUSICGYM_TEST_DATA"
 DEFAULT_SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -27,6 +31,13 @@ SHARED_DATA = shared_data_dir()
 REAL_LOG = SHARED_DATA / "mssd" / "log_sample.csv.gz"
 REAL_TRACKS = SHARED_DATA / "mssd" / "track_features_sample.csv"
 MSSD_STATS = SHARED_DATA / "mssd_stats"
+
+def generated_dataset(factory: pytest.TempPathFactory, name: str,
+                      config: SyntheticConfig) -> PreparedDataset:
+    """A small generated set, prepared: a module fixture's data (`name` names its folder)."""
+    data = generate(config, factory.mktemp(name) / "synthetic")
+    return load_dataset(data.log_dir, data.track_features, progress=False)
+
 
 needs_real_data = pytest.mark.skipif(
     not REAL_LOG.exists(),

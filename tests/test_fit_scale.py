@@ -7,22 +7,22 @@ import pandas as pd
 import pytest
 import torch
 
-from musicgym.datasets import load_dataset
 from musicgym.simulator import fitting
 from musicgym.simulator.fitting import SimulatorConfig, fit_simulator, pack_splits
 from musicgym.simulator.inputs import BEHAVIOUR_COLUMNS, PACK_COLUMNS, PackedSessions, pack_stream
 from musicgym.simulator.response_model import _bounded
 from musicgym.simulator.response_net import ResponseConfig
-from musicgym.synthetic.generator import SyntheticConfig, generate
+from musicgym.synthetic.generator import SyntheticConfig
+
+from .conftest import generated_dataset
 
 TINY = SimulatorConfig(embedding_dim=4, response=ResponseConfig(hidden=8, epochs=2, seed=0))
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("scale")
-    data = generate(SyntheticConfig(n_sessions=300, n_tracks=500, seed=5), root / "synthetic")
-    return load_dataset(data.log_dir, data.track_features, progress=False)
+    return generated_dataset(tmp_path_factory, "scale",
+                             SyntheticConfig(n_sessions=300, n_tracks=500, seed=5))
 
 
 def _columns(dataset) -> list[str]:

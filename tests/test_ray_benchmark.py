@@ -102,10 +102,10 @@ def test_ray_results_are_the_serial_results(tiny: Path, tmp_path: Path) -> None:
         child = subprocess.run([sys.executable, "-c", _RAY_CHILD, str(tiny), *argv],
                                capture_output=True, text=True, timeout=1200)
         lines = child.stdout.strip().splitlines()
-        crashed = (f"the Ray run ended with exit code {child.returncode}\n--- its stderr\n"
-                   f"{child.stderr[-4000:]}\n{_ray_logs()}")
         if child.returncode == 0 and lines:
             break
+        crashed = (f"the Ray run ended with exit code {child.returncode}\n--- its stderr\n"
+                   f"{child.stderr[-4000:]}\n{_ray_logs()}")
         # a node that died under the machine (not a wrong result) gets one more try
         assert attempt == 1, crashed
         warnings.warn(f"retrying once: {crashed}", stacklevel=1)

@@ -7,21 +7,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from musicgym.datasets import load_dataset
 from musicgym.simulator.fidelity import evaluate, pack_for, rollout_outcomes
 from musicgym.simulator.fitting import FittedSimulator, SimulatorConfig, fit_simulator
 from musicgym.simulator.response_net import ResponseConfig
 from musicgym.simulator.sampler import SessionSampler
-from musicgym.synthetic.generator import SyntheticConfig, generate
+from musicgym.synthetic.generator import SyntheticConfig
+
+from .conftest import generated_dataset
 
 SMALL = SimulatorConfig(embedding_dim=8, response=ResponseConfig(hidden=16, epochs=3, seed=0))
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("sim")
-    data = generate(SyntheticConfig(n_sessions=600, n_tracks=800, seed=3), root / "synthetic")
-    return load_dataset(data.log_dir, data.track_features, progress=False)
+    return generated_dataset(tmp_path_factory, "sim",
+                             SyntheticConfig(n_sessions=600, n_tracks=800, seed=3))
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from musicgym.artifacts import (
 from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset
 from musicgym.data.splits import DEFAULT_SPLIT, SplitSpec, train_fold
-from musicgym.device import device_kind, resolve_device
+from musicgym.device import resolve_device
 from musicgym.embeddings import TrackEmbeddings
 from musicgym.embeddings.dataset_embeddings import EmbeddingSpec, dataset_embeddings
 from musicgym.simulator import response_model
@@ -285,7 +285,7 @@ def cache_folder(dataset: PreparedDataset, config: SimulatorConfig,
     """
     text = (json.dumps(_key_fields(config), sort_keys=True) + dataset.checksum
             + f"|simulator v{FORMAT_VERSION}|response v{response_model.FORMAT_VERSION}")
-    kind = device_kind(resolve_device(device))
+    kind = resolve_device(device).type  # the index does not change a fit
     if kind != "cpu":
         text += f"|device {kind}"
     bounds = _bounds_used(dataset, config)
