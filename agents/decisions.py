@@ -81,10 +81,14 @@ def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0) -> float
     return float(np.concatenate(values).mean())
 
 
-def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0,
-                      states: int = 256) -> dict[str, float]:
-    """The figures of the module docstring for a dataset (None: the synthetic default set)."""
-    config = EnvConfig(data=data)
+def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: int = 256,
+                      ensemble: int = 1) -> dict[str, float]:
+    """The figures of the module docstring for a dataset (None: the synthetic default set).
+
+    `ensemble`: each world is that many fits pooled (their mean P(listened)), as the
+    benchmark's worlds are; 1: one fit on all of the half's sessions.
+    """
+    config = EnvConfig(data=data, ensemble=ensemble)
     judged = replace(config, world="B", catalog="A", sessions="test")
     vec = MusicRecVectorEnv(64, **asdict(judged))
     world_a = load_bundle(replace(judged, world="A", sessions="train")).world
@@ -100,7 +104,7 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0,
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
     if synthetic_root(load_dataset(data)) is not None:
         # A and B can share a bias (both fitted to the same kind of logs): the true users tell
-        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth")))
+        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth", ensemble=1)))
         for name, agent in (("greedy_a_in_truth", GreedyModelAgent(world=world_a)),
                             ("most_popular_in_truth", MostPopularAgent())):
             out[name] = evaluate(agent, truth, rounds, seed)["listened"]

@@ -63,6 +63,9 @@ class TrainConfig:
     preset: Literal["tuned", "musicbox"] = "tuned"
     noise: Literal["gaussian", "ou", "none"] = "gaussian"
     noise_sigma: float = 0.2
+    taste_prior: float = 0.0
+    """DDPG and TD3: how strongly the actor starts from the session's taste direction, the
+    mean vector of its listened tracks (`agents.policy.RecActor`); 0: not at all."""
     timesteps: int = 240_000
     num_envs: int = 32
     """Sessions stepped together. With one gradient step per vector step, more envs give the
@@ -93,6 +96,11 @@ class TrainConfig:
             raise ValueError(f"noise ({self.noise!r}) must be one of {NOISES}")
         if not (math.isfinite(self.noise_sigma) and self.noise_sigma >= 0):
             raise ValueError(f"noise_sigma ({self.noise_sigma}) must be a number >= 0")
+        if not (math.isfinite(self.taste_prior) and self.taste_prior >= 0):
+            raise ValueError(f"taste_prior ({self.taste_prior}) must be a number >= 0")
+        if self.taste_prior > 0 and self.algo == "sac":
+            raise ValueError("taste_prior is for DDPG and TD3 (SAC's actor is SB3's own); "
+                             "leave it at 0 with algo='sac'")
         for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "torch_threads"):
             _check_int(name, getattr(self, name), 1)
         _check_int("checkpoint_freq", self.checkpoint_freq, 0)
@@ -188,8 +196,10 @@ def _train(config: TrainConfig, env_config: EnvConfig,
                                                           concentration_penalty=0.0))))
     device = resolve_device(config.device)
     if resume_from is None:
+        extra = {"policy_kwargs": {"taste_prior": config.taste_prior}} if config.taste_prior else {}
         model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
-                           noise_sigma=config.noise_sigma, seed=config.seed, device=device)
+                           noise_sigma=config.noise_sigma, seed=config.seed, device=device,
+                           **extra)
     else:
         model = algorithm_class(config.algo).load(resume_from, env=venv, device=device)
     run = run_folder(config)  # only once everything it needs has been built

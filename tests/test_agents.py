@@ -26,6 +26,7 @@ from agents.policy import (
     RecPolicy,
     RecSACPolicy,
     make_agent,
+    taste_direction,
     wolpertinger_tracks,
 )
 from agents.track_agent import PolicyAgent, TrackAgent
@@ -123,6 +124,56 @@ def test_target_actor_outputs_the_tracks_the_env_would_play(vec: MusicRecVectorE
     model = make_agent("ddpg", nearest, seed=1, **SMALL)
     model.learn(60)
     assert model.actor_target.catalog is None
+
+
+def test_taste_direction_is_the_unit_mean_of_the_listened_tracks(vec: MusicRecVectorEnv) -> None:
+    layout = vec.layout
+    obs = np.zeros((3, layout.size), np.float32)
+    parts = layout.split(obs)  # views into obs
+    rng = np.random.default_rng(0)
+    parts["history_embeddings"][:] = rng.uniform(-1, 1, parts["history_embeddings"].shape)
+    emb = parts["history_embeddings"]
+    # session 0: slots 7..9 valid; slot 8 skipped early, 7 and 9 listened (skip_3 only, end)
+    parts["history_valid"][0, 7:] = 1
+    parts["history_outcomes"][0, 7:] = np.eye(4)[[2, 0, 3]]
+    # session 1: two valid slots, both skipped: the mean of both; session 2: no history
+    parts["history_valid"][1, 8:] = 1
+    parts["history_outcomes"][1, 8:] = np.eye(4)[[0, 1]]
+    taste = taste_direction(layout, th.as_tensor(obs)).numpy()
+    want = [emb[0, 7] + emb[0, 9], emb[1, 8] + emb[1, 9]]
+    for i, w in enumerate(want):
+        np.testing.assert_allclose(taste[i], w / np.linalg.norm(w), rtol=1e-5)
+    np.testing.assert_array_equal(taste[2], 0.0)
+
+
+def test_taste_prior_starts_the_actor_at_the_taste_and_bounds_its_turn(
+        vec: MusicRecVectorEnv, tmp_path) -> None:
+    model = make_agent("ddpg", vec, seed=2,
+                       **{**SMALL, "policy_kwargs": {**SMALL["policy_kwargs"], "taste_prior": 8.0}})
+    obs = th.as_tensor(fresh_obs(vec, seed=4))
+    taste = taste_direction(vec.layout, obs)
+    assert (taste.norm(dim=-1) > 0.99).all()  # every reset session has heard a track
+
+    def cosines() -> th.Tensor:
+        with th.no_grad():
+            protos = model.actor(obs).reshape(vec.num_envs, 3, -1)
+        return (protos * taste[:, None, :]).sum(dim=-1)
+
+    assert (cosines() > 0.99).all()  # an untrained actor recommends as item-kNN would
+    with th.no_grad():  # any weights: the tanh residual (norm <= 4 at dim 16) turns <= 30 deg
+        for p in model.actor.mu.parameters():
+            p.copy_(th.randn_like(p) * 3.0)
+    turned = cosines()
+    assert turned.min() >= np.cos(np.arcsin(np.sqrt(vec.dim) / 8.0)) - 1e-5
+    assert turned.min() < 0.99  # and it did turn
+    model.save(tmp_path / "m.zip")
+    loaded = DDPG.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.actor.taste_prior == 8.0 and loaded.actor_target.taste_prior == 8.0
+    np.testing.assert_array_equal(loaded.predict(obs.numpy(), deterministic=True)[0],
+                                  model.predict(obs.numpy(), deterministic=True)[0])
+    with pytest.raises(ValueError, match="taste_prior needs unit actions"):
+        make_agent("ddpg", vec, **{**SMALL, "policy_kwargs": {"unit_actions": False,
+                                                              "taste_prior": 1.0}})
 
 
 def test_bilinear_critic_is_linear_in_each_track_vector(vec: MusicRecVectorEnv,

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fits (seeds seed .. seed+K-1) pooled as the model: the "
                              "challenge's predictions and the teacher-forced P(skip_2) average "
                              "them, rollout replicate r uses member r mod K; each member's "
-                             "teacher-forced figures are reported too")
+                             "teacher-forced figures are reported too; the decision section's "
+                             "worlds A and B pool K fits each")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
@@ -159,7 +160,7 @@ def _decisions(args: argparse.Namespace) -> dict[str, float]:
     """Decision fidelity of the training data's worlds A and B (`agents.decisions`)."""
     from agents.decisions import decision_fidelity
 
-    return decision_fidelity(args.train, rounds=1, seed=args.seed)
+    return decision_fidelity(args.train, rounds=1, seed=args.seed, ensemble=args.ensemble)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -88,6 +88,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
     parser.add_argument("--noise-sigma", type=nonnegative_float, default=0.2,
                         help="exploration noise scale")
+    parser.add_argument("--taste-prior", type=nonnegative_float, default=0.0,
+                        help="DDPG/TD3: start the actor from the session's taste direction "
+                             "(the mean vector of its listened tracks, as item-kNN) times "
+                             "this, and learn what to add to it; 0: off")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
     parser.add_argument("--num-envs", type=positive_int, default=32,
@@ -134,7 +138,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     checkpoint_freq = (math.ceil(vector_steps / args.checkpoints) * args.num_envs
                        if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
-                        noise_sigma=args.noise_sigma, timesteps=args.timesteps,
+                        noise_sigma=args.noise_sigma, taste_prior=args.taste_prior,
+                        timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
@@ -334,6 +339,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "history_match": args.history_match,
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty, "algo": args.algo,
+            "taste_prior": args.taste_prior,
             "timesteps": args.timesteps, "num_envs": args.num_envs,
             "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}
     if meta["offline"]:
@@ -345,6 +351,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
     gap = transfer_gap(per_seed, args.algo)
     if gap is not None:
         meta["transfer_gap"] = gap
+    # the seeds behind the agent's intervals, world by world
+    meta["per_seed_listened"] = {world: [m["listened"] for m in agents[args.algo]]
+                                 for world, agents in per_seed.items()}
     print(write_results(args.out, summary, meta))
     for agent in (args.algo, "bc_logged", "td3bc_logged"):
         if agent in summary.get("held_out_world", {}):
