@@ -58,14 +58,17 @@ def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (ra * rb).sum(axis=1) / np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
 
 
-def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0) -> float:
+def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0,
+                   ensemble: int = 1) -> float:
     """Mean Spearman correlation of worlds A and B over the recommendable tracks.
 
-    The states are held-out test sessions at their start (their logged opening heard).
+    The states are held-out test sessions at their start (their logged opening heard). World
+    B is one fit, as the benchmark's held-out world; world A pools `ensemble` fits.
     """
     vec = MusicRecVectorEnv(min(states, 64), **asdict(replace(config, world="B", catalog="A",
-                                                              sessions="test")))
-    world_a = load_bundle(replace(config, world="A", catalog="A", sessions="train")).world
+                                                              sessions="test", ensemble=1)))
+    world_a = load_bundle(replace(config, world="A", catalog="A", sessions="train",
+                                  ensemble=ensemble)).world
     tracks = vec.bundle.decoder.rows
     n, width = min(states, len(vec.bundle.sampler)), vec.num_envs
     values = []
@@ -85,13 +88,13 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
                       ensemble: int = 1) -> dict[str, float]:
     """The figures of the module docstring for a dataset (None: the synthetic default set).
 
-    `ensemble`: each world is that many fits pooled (their mean P(listened)), as the
-    benchmark's worlds are; 1: one fit on all of the half's sessions.
+    `ensemble`: world A pools that many fits (their mean P(listened)), as the world an agent
+    trains in does; world B, the judge, is one fit, as the benchmark's held-out world.
     """
-    config = EnvConfig(data=data, ensemble=ensemble)
+    config = EnvConfig(data=data)
     judged = replace(config, world="B", catalog="A", sessions="test")
     vec = MusicRecVectorEnv(64, **asdict(judged))
-    world_a = load_bundle(replace(judged, world="A", sessions="train")).world
+    world_a = load_bundle(replace(judged, world="A", sessions="train", ensemble=ensemble)).world
     agents: dict[str, TrackAgent] = {
         "greedy_a_in_b": GreedyModelAgent(world=world_a),
         "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
@@ -99,12 +102,12 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
         if n < len(vec.bundle.decoder):
             agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(
                 world=world_a, full_catalog_limit=0, n_popular=n, n_knn=0)
-    out = {"rank_agreement": rank_agreement(config, states, seed)}
+    out = {"rank_agreement": rank_agreement(config, states, seed, ensemble)}
     for name, agent in agents.items():
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
     if synthetic_root(load_dataset(data)) is not None:
         # A and B can share a bias (both fitted to the same kind of logs): the true users tell
-        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth", ensemble=1)))
+        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth")))
         for name, agent in (("greedy_a_in_truth", GreedyModelAgent(world=world_a)),
                             ("most_popular_in_truth", MostPopularAgent())):
             out[name] = evaluate(agent, truth, rounds, seed)["listened"]

@@ -26,6 +26,8 @@ from agents.policy import (
     RecPolicy,
     RecSACPolicy,
     make_agent,
+    policy_description,
+    rebuild_policy,
     taste_direction,
     wolpertinger_tracks,
 )
@@ -169,6 +171,8 @@ def test_taste_prior_starts_the_actor_at_the_taste_and_bounds_its_turn(
     model.save(tmp_path / "m.zip")
     loaded = DDPG.load(tmp_path / "m.zip", device="cpu")
     assert loaded.actor.taste_prior == 8.0 and loaded.actor_target.taste_prior == 8.0
+    rebuilt = rebuild_policy(policy_description(model.policy))  # what policy.pt loads into
+    assert rebuilt.actor.taste_prior == 8.0
     np.testing.assert_array_equal(loaded.predict(obs.numpy(), deterministic=True)[0],
                                   model.predict(obs.numpy(), deterministic=True)[0])
     with pytest.raises(ValueError, match="taste_prior needs unit actions"):

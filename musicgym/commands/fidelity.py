@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fits (seeds seed .. seed+K-1) pooled as the model: the "
                              "challenge's predictions and the teacher-forced P(skip_2) average "
                              "them, rollout replicate r uses member r mod K; each member's "
-                             "teacher-forced figures are reported too; the decision section's "
-                             "worlds A and B pool K fits each")
+                             "teacher-forced figures are reported too; in the decision section "
+                             "world A pools K fits, judged by one fit of B as in the benchmark")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
