@@ -166,3 +166,21 @@ def test_history_match_worlds_fit_with_the_taste_match_inputs() -> None:
     vec.step(np.zeros((8, *vec.single_action_space.shape), np.float32))
     counts = s._state[0][:, model.gru_size + dim] + s._state[0][:, -1]
     np.testing.assert_array_equal(counts, heard.sum(axis=1) + 1)
+
+
+def test_decision_figures_pool_world_a_and_judge_with_one_fit_of_b(monkeypatch) -> None:
+    from agents import decisions
+    from musicgym.envs.config import EnvConfig
+
+    bundles, envs = [], []
+    load_bundle, vector_env = decisions.load_bundle, decisions.MusicRecVectorEnv
+    monkeypatch.setattr(decisions, "load_bundle",
+                        lambda config: bundles.append(config) or load_bundle(config))
+    monkeypatch.setattr(decisions, "MusicRecVectorEnv",
+                        lambda n, **kw: envs.append(kw) or vector_env(n, **kw))
+    pooled = decisions.rank_agreement(EnvConfig(), states=16, ensemble=2)
+    assert [(c.world, c.ensemble) for c in bundles] == [("A", 2)]  # the world agents train in
+    assert [(kw["world"], kw["ensemble"]) for kw in envs] == [("B", 1)]  # the benchmark's judge
+    single = decisions.rank_agreement(EnvConfig(), states=16, ensemble=1)
+    assert 0.0 < pooled < 1.0 and 0.0 < single < 1.0
+    assert pooled != single  # the second member's predictions enter the mean
