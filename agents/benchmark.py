@@ -40,13 +40,12 @@ from agents.track_agent import PolicyAgent, TrackAgent
 from musicgym.artifacts import jsonable, read_json, warn_rebuilding, write_json
 from musicgym.data.cache import cache_dir
 from musicgym.datasets import load_dataset
-from musicgym.envs.bundle import load_bundle
+from musicgym.envs.bundle import load_bundle, world_members
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.judging import judging_configs
 from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator import fitting, response_model
 from musicgym.simulator.user_model import World
-from musicgym.simulator.worlds import member_configs
 from musicgym.threads import one_torch_thread
 from musicgym.version import __version__
 
@@ -148,9 +147,7 @@ def _fits(config: EnvConfig) -> list[str] | str:
     if config.world == "truth":
         return "truth"
     dataset = load_dataset(config.data)
-    return [fitting.cache_folder(dataset, member).name
-            for member in member_configs(config.world, config.ensemble, config.simulator_seed,
-                                         config.ensemble_resample, config.history_match)]
+    return [fitting.cache_folder(dataset, member).name for member in world_members(config)]
 
 
 def _run_identity(env_config: EnvConfig, test_data: str | Path | None, rounds: int, seed: int,

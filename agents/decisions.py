@@ -35,6 +35,7 @@ from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.simulator.user_model import World
 from musicgym.synthetic.dataset import synthetic_root
 
 SUPPORT_LADDER = (25, 100, 400)
@@ -69,6 +70,11 @@ def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0,
                                                               sessions="test", ensemble=1)))
     world_a = load_bundle(replace(config, world="A", catalog="A", sessions="train",
                                   ensemble=ensemble)).world
+    return _agreement(vec, world_a, states, seed)
+
+
+def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int, seed: int) -> float:
+    """`rank_agreement` with world B's test env `vec` and world A given."""
     tracks = vec.bundle.decoder.rows
     n, width = min(states, len(vec.bundle.sampler)), vec.num_envs
     values = []
@@ -102,7 +108,8 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
         if n < len(vec.bundle.decoder):
             agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(
                 world=world_a, full_catalog_limit=0, n_popular=n, n_knn=0)
-    out = {"rank_agreement": rank_agreement(config, states, seed, ensemble)}
+    # the judge's env and world A serve the agreement too (as rank_agreement's own for 64+ states)
+    out = {"rank_agreement": _agreement(vec, world_a, states, seed)}
     for name, agent in agents.items():
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
     if synthetic_root(load_dataset(data)) is not None:

@@ -19,9 +19,10 @@ from musicgym.datasets import load_dataset
 from musicgym.embeddings.catalog import Catalog, CatalogSpec, load_or_fit_catalog
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.decoder import ActionDecoder, IndexSpec
+from musicgym.simulator.fitting import SimulatorConfig
 from musicgym.simulator.sampler import SessionSampler
 from musicgym.simulator.user_model import World
-from musicgym.simulator.worlds import load_world, world_split
+from musicgym.simulator.worlds import member_configs, world_of, world_split
 from musicgym.threads import fit_threads
 
 SPARE_TRACKS = 20
@@ -50,9 +51,17 @@ def make_world(dataset: PreparedDataset, config: EnvConfig) -> World:
 
         return truth_world(dataset)
     # a cold fit shows its epochs on a progress bar (stderr); a cached world shows nothing
-    return load_world(dataset, config.world, config.ensemble, config.simulator_seed,
-                      progress=True, resample=config.ensemble_resample,
-                      history_match=config.history_match)
+    return world_of(dataset, world_members(config), progress=True)
+
+
+def world_members(config: EnvConfig) -> list[SimulatorConfig]:
+    """The fits of the world of `config` (a fitted one, not "truth").
+
+    The one place that reads a world's options (half, ensemble, seed, resample, history_match)
+    from an env config: the env's world and the benchmark's cache keys both come from it.
+    """
+    return member_configs(config.world, config.ensemble, config.simulator_seed,
+                          config.ensemble_resample, config.history_match)
 
 
 def make_sampler(dataset: PreparedDataset, catalog: Catalog,

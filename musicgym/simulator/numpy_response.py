@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.data.schema import FIRST_LISTENED, MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import (
     BEHAVIOUR_DIM,
     CONTEXT_DIM,
@@ -106,8 +106,9 @@ class NumpyResponse:
     def _heard(self, tracks: np.ndarray, outcomes: np.ndarray) -> np.ndarray:
         """What heard tracks add to the state's sums (`ResponseNet._heard_sums`) [B, 2D+2]."""
         emb = self.embeddings[tracks]
-        listened = ((outcomes >= 2) & (outcomes < N_OUTCOMES)).astype(np.float32)[:, None]
-        skipped = (outcomes < 2).astype(np.float32)[:, None]
+        listened = ((outcomes >= FIRST_LISTENED) & (outcomes < N_OUTCOMES)).astype(np.float32)
+        skipped = (outcomes < FIRST_LISTENED).astype(np.float32)
+        listened, skipped = listened[:, None], skipped[:, None]
         return np.concatenate([emb * listened, listened, emb * skipped, skipped], axis=1)
 
     def observe_gru(self, state: np.ndarray, tracks: np.ndarray, outcomes: np.ndarray,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from musicgym.data.schema import MAX_SESSION_LENGTH
+from musicgym.data.schema import FIRST_LISTENED, MAX_SESSION_LENGTH
 from musicgym.simulator.inputs import (
     BEHAVIOUR_DIM,
     CONTEXT_DIM,
@@ -160,8 +160,9 @@ class ResponseNet(nn.Module):
         outcome (4) counts in neither.
         """
         emb = self.embeddings[tracks]
-        listened = ((outcomes >= 2) & (outcomes < N_OUTCOMES)).to(emb.dtype)[..., None]
-        skipped = (outcomes < 2).to(emb.dtype)[..., None]
+        listened = ((outcomes >= FIRST_LISTENED) & (outcomes < N_OUTCOMES)).to(emb.dtype)
+        skipped = (outcomes < FIRST_LISTENED).to(emb.dtype)
+        listened, skipped = listened[..., None], skipped[..., None]
         return torch.cat([emb * listened, listened, emb * skipped, skipped], dim=-1)
 
     def _match(self, sums: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:

@@ -62,10 +62,9 @@ def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: in
             for config in member_configs(name, ensemble, seed, resample, history_match)]
 
 
-def load_world(dataset: PreparedDataset, name: str = "all", ensemble: int = 1, seed: int = 0,
-               progress: bool = False, resample: str = "bootstrap",
-               history_match: bool = False) -> World:
-    """The world `name` ("all", "A" or "B") of `dataset` as numpy user models, one per member."""
-    members = fit_members(dataset, name, ensemble, seed, progress, resample, history_match)
+def world_of(dataset: PreparedDataset, configs: list[SimulatorConfig],
+             progress: bool = False) -> World:
+    """The world whose members are the fits of `configs` (from the cache or fitted now)."""
+    members = [load_or_fit(dataset, config, progress=progress) for config in configs]
     return World(tuple(NumpyResponse(m.response) for m in members),
                  members[0].embeddings.ids)
