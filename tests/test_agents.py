@@ -126,6 +126,14 @@ def test_target_actor_outputs_the_tracks_the_env_would_play(vec: MusicRecVectorE
     model = make_agent("ddpg", nearest, seed=1, **SMALL)
     model.learn(60)
     assert model.actor_target.catalog is None
+    # "cosine": the decoder's unit-length vectors, whose dot product the env decodes by
+    cosine = MusicRecVectorEnv(num_envs=2, decoding="cosine")
+    model = make_agent("ddpg", cosine, seed=1, **SMALL)
+    model.learn(60)
+    units = model.actor_target.catalog.numpy()
+    np.testing.assert_array_equal(units, cosine.bundle.decoder.vectors)
+    np.testing.assert_allclose(np.linalg.norm(units, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(np.linalg.norm(catalog, axis=1), 1.0)
 
 
 def test_taste_direction_is_the_unit_mean_of_the_listened_tracks(vec: MusicRecVectorEnv) -> None:

@@ -82,7 +82,7 @@ def test_index_arguments_reach_the_decoder_spec() -> None:
     with pytest.raises(EnvArgumentError, match="index_hnsw_m"):
         IndexSpec(hnsw_m=0)
     with pytest.raises(EnvArgumentError, match="decoding"):
-        ActionDecoder(*catalog(50), "cosine")
+        ActionDecoder(*catalog(50), "angle")
 
 
 def test_faiss_asked_for_but_missing_names_the_argument_and_the_install(
@@ -125,9 +125,33 @@ def test_auto_without_faiss_searches_exactly_and_warns_once(
 
 def test_small_catalogs_are_searched_exactly_under_auto() -> None:
     vectors, rows = catalog(500)
-    for decoding in ("dot", "nearest"):
+    for decoding in ("dot", "nearest", "cosine"):
         decoder = ActionDecoder(vectors, rows, decoding)  # default threshold 100,000
         assert decoder.index is None and decoder.pool is None
+
+
+def test_cosine_decoding_picks_the_highest_cosine_whatever_the_vector_length() -> None:
+    vectors, rows = catalog(2000)
+    cosine = ActionDecoder(vectors, rows, "cosine", EXACT)
+    dot = ActionDecoder(vectors, rows, "dot", EXACT)
+    np.testing.assert_allclose(np.linalg.norm(cosine.vectors, axis=1), 1.0, rtol=1e-6)
+    rng = np.random.default_rng(7)
+    protos = rng.uniform(-1, 1, (300, 2, vectors.shape[1])).astype(np.float32)
+    played = rng.choice(rows, (300, 5))
+    tracks, _ = cosine.decode(protos, played)
+    # brute force: the allowed track whose vector makes the smallest angle with the proto
+    angle = (protos[:, 0] @ vectors.T) / np.linalg.norm(vectors, axis=1)[None, :]
+    angle[(rows[None, None, :] == played[:, :, None]).any(1)] = -np.inf
+    assert np.array_equal(tracks[:, 0], rows[angle.argmax(axis=1)])
+    assert not (tracks[:, :, None] == played[:, None, :]).any()
+    assert (tracks[:, 0] != tracks[:, 1]).all()
+    # vector lengths from 0.5 to 1 make "dot" prefer long vectors: the two often differ
+    differ = (tracks[:, 0] != dot.decode(protos, played)[0][:, 0]).mean()
+    assert 0.2 < differ < 0.9
+    longer = np.linalg.norm(vectors[(dot.decode(protos, played)[0][:, 0] - 7) // 3], axis=1)
+    assert longer.mean() > np.linalg.norm(vectors[(tracks[:, 0] - 7) // 3], axis=1).mean()
+    with pytest.raises(EnvArgumentError, match="decoding"):
+        EnvConfig(decoding="cos")
 
 
 # ---- the faiss index ------------------------------------------------------------------------
@@ -143,7 +167,7 @@ def decoders(decoding: str, n: int = 2000, **spec) -> tuple[ActionDecoder, Actio
             ActionDecoder(vectors, rows, decoding, EXACT))
 
 
-@pytest.mark.parametrize("decoding", ["dot", "nearest"])
+@pytest.mark.parametrize("decoding", ["dot", "nearest", "cosine"])
 def test_recall_at_1_against_exact_on_20k_unit_vectors(faiss, decoding: str) -> None:
     rng = np.random.default_rng(2)
     vectors, protos = unit(rng, 20_000, 16), unit(rng, 1000, 16)[:, None, :]
@@ -166,7 +190,7 @@ def test_recall_at_1_against_exact_on_20k_unit_vectors(faiss, decoding: str) -> 
     assert recall >= 0.95
 
 
-@pytest.mark.parametrize("decoding", ["dot", "nearest"])
+@pytest.mark.parametrize("decoding", ["dot", "nearest", "cosine"])
 def test_index_decoding_equals_exact_decoding(faiss, decoding: str) -> None:
     approx, exact = decoders(decoding, ef_search=256)
     rng = np.random.default_rng(3)
@@ -181,7 +205,7 @@ def test_index_decoding_equals_exact_decoding(faiss, decoding: str) -> None:
     np.testing.assert_allclose(distance, want_distance, rtol=1e-6)
 
 
-@pytest.mark.parametrize("decoding", ["dot", "nearest"])
+@pytest.mark.parametrize("decoding", ["dot", "nearest", "cosine"])
 def test_banned_tracks_are_never_returned(faiss, decoding: str) -> None:
     approx, exact = decoders(decoding, ef_search=256)
     rng = np.random.default_rng(4)
@@ -219,7 +243,7 @@ class MissingIndex:
         return distances, found
 
 
-@pytest.mark.parametrize("decoding", ["dot", "nearest"])
+@pytest.mark.parametrize("decoding", ["dot", "nearest", "cosine"])
 def test_sessions_whose_candidates_are_all_banned_fall_back_to_exact(faiss,
                                                                      decoding: str) -> None:
     approx, exact = decoders(decoding, n=500)

@@ -42,7 +42,7 @@ BAD_ARGUMENTS = [
     ("history_length", 4.0),
     ("reward", "clicks"), ("reward", None), ("reward", ["listened"]),
     ("min_plays", 0), ("min_plays", -3), ("min_plays", 1.5),
-    ("decoding", "cosine"), ("decoding", 1),
+    ("decoding", "angle"), ("decoding", 1),
     ("history_fraction", -0.1), ("history_fraction", 1.0), ("history_fraction", float("nan")),
     ("history_fraction", "half"),
     ("simulator_seed", -5), ("simulator_seed", 1.5), ("simulator_seed", "0"),

@@ -46,9 +46,10 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                              "deprecated name of listened")
     parser.add_argument("--min-plays", type=positive_int, default=5,
                         help="training plays a track needs to be recommendable")
-    parser.add_argument("--decoding", choices=("dot", "nearest"), default="dot",
+    parser.add_argument("--decoding", choices=("dot", "nearest", "cosine"), default="dot",
                         help="how the env turns proto-vectors into tracks: highest dot product "
-                             "(the agents' actor is made for it) or nearest")
+                             "(the agents' actor is made for it), nearest, or highest cosine "
+                             "(dot product with unit-length track vectors)")
     parser.add_argument("--world", choices=("A", "B", "all"), default="A",
                         help="the world the agent trains in: user models fitted on half A or B "
                              "of the training sessions (the other half's world then judges it "

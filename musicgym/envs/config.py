@@ -21,11 +21,11 @@ import numpy as np
 from musicgym.data.schema import MAX_SESSION_LENGTH
 
 REWARDS = ("listened", "listen")
-DECODINGS = ("dot", "nearest")
+DECODINGS = ("dot", "nearest", "cosine")
 DECODER_INDEXES = ("auto", "exact", "faiss")
 """How the decoder searches the catalog: exact BLAS, a faiss HNSW index, or ("auto") exact
 below `index_threshold` recommendable tracks and, above it, a candidate pool ("dot") or the
-faiss index ("nearest")."""
+faiss index ("nearest", "cosine")."""
 FAISS_INSTALL = 'pip install -e ".[faiss]"'
 DEPRECATED_REWARDS = {"not_skipped": "listened"}
 """Old reward names, accepted for one version with a DeprecationWarning."""
@@ -200,16 +200,18 @@ class EnvConfig:
     min_plays: int = 5
     """Only tracks heard at least this often in the training split are recommendable, so the
     simulator has seen how users respond to them."""
-    decoding: Literal["dot", "nearest"] = "dot"
+    decoding: Literal["dot", "nearest", "cosine"] = "dot"
     """"dot": the track with the highest dot product (LIRD); "nearest": the nearest track by
-    Euclidean distance (Wolpertinger)."""
+    Euclidean distance (Wolpertinger); "cosine": the highest cosine, i.e. the dot product
+    with every track vector scaled to unit length, so a vector's length (which the fitted
+    worlds can overrate, NOTES.md) does not decide which track a direction gets."""
     decoder_index: Literal["auto", "exact", "faiss"] = "auto"
     """How decoding searches the catalog: "exact" scores every track (BLAS); "faiss" searches
-    an HNSW index (inner product for "dot", L2 for "nearest"; the optional extra `faiss`),
+    an HNSW index (inner product for "dot" and "cosine", L2 for "nearest"; the extra `faiss`),
     rescores its candidates exactly and falls back to exact search for a proto-vector whose
     candidates are all banned; "auto": from `index_threshold` recommendable tracks on, "dot"
     searches exactly over a cached candidate pool (the best tracks of seeded random directions;
-    no faiss needed; see `musicgym.envs.decoder`) and "nearest" the faiss index when faiss is
+    no faiss needed; see `musicgym.envs.decoder`), the others the faiss index when faiss is
     installed (exact search otherwise, warning once); below the threshold, exact search."""
     index_threshold: int = 100_000
     """Recommendable tracks from which `decoder_index="auto"` stops searching exactly. The "dot"

@@ -2,8 +2,9 @@
 
 "dot" scores every catalog track by its dot product with the proto-vector (LIRD); "nearest"
 picks the closest track by Euclidean distance (Wolpertinger's nearest neighbour), which is the
-same argmax over 2 p.e - |e|^2. Tracks already played in the session, and tracks chosen for an
-earlier slot of the same slate, are never chosen.
+same argmax over 2 p.e - |e|^2; "cosine" is "dot" over the track vectors scaled to unit length
+(`ActionDecoder.vectors` then holds the unit vectors). Tracks already played in the session,
+and tracks chosen for an earlier slot of the same slate, are never chosen.
 
 Small catalogs are searched exactly by BLAS. Large ones (`IndexSpec`: from `index_threshold`
 recommendable tracks) are searched approximately:
@@ -19,13 +20,13 @@ recommendable tracks) are searched approximately:
   proto-vector whose pool is all banned is decoded by exact search. The pool is built once
   per catalog (20 s at 575k tracks, one BLAS thread) and kept in the cache folder, keyed by
   the catalog's checksum.
-- "nearest", and "dot" with `decoder_index="faiss"`: a faiss HNSW index,
-  inner product for "dot", L2 for "nearest". The index fetches, for every proto-vector, more
-candidates than the session has banned tracks (played, or earlier in the slate), so its exact
-top candidates always hold an allowed one; the candidates are rescored exactly, the banned ones
-dropped, and a proto-vector whose candidates are all banned is decoded by exact search. So the
-result is the exact one whenever the index finds the exact top candidates. The index is built
-on one thread, which makes it deterministic.
+- "nearest", "cosine", and "dot" with `decoder_index="faiss"`: a faiss HNSW index, inner
+  product for "dot" and "cosine", L2 for "nearest". The index fetches, for every proto-vector,
+  more candidates than the session has banned tracks (played, or earlier in the slate), so its
+  exact top candidates always hold an allowed one; the candidates are rescored exactly, the
+  banned ones dropped, and a proto-vector whose candidates are all banned is decoded by exact
+  search. So the result is the exact one whenever the index finds the exact top candidates.
+  The index is built on one thread, which makes it deterministic.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ class ActionDecoder:
         if len(vectors) != len(rows) or len(rows) == 0:
             raise ValueError("the catalog needs one vector per row and at least one track")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if decoding == "cosine":
+            length = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            self.vectors = self.vectors / np.maximum(length, 1e-12)
         self.rows = np.asarray(rows, dtype=np.int64)
         self.decoding = decoding
         self.bias = (-0.5 * (self.vectors**2).sum(axis=1) if decoding == "nearest"

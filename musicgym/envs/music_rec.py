@@ -105,7 +105,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     `Box(-1, 1, (slate_size * dim,), float32)`: slate_size proto-vectors in track-embedding space
     (embeddings scaled by one number so the catalog fits in [-1, 1]). Each proto-vector is
     decoded to the best recommendable track ("dot": highest dot product; "nearest": nearest by
-    Euclidean distance), never a track already played in the session nor twice in one slate.
+    Euclidean distance; "cosine": highest cosine), never a track already played in the session
+    nor twice in one slate.
     Values outside [-1, 1] are clipped; NaN, inf and values too large for float32 raise
     `ValueError`.
 
@@ -187,7 +188,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | history_length | 10 | tracks of history in the observation (1 to 20) |
     | reward | "listened" | or "listen" |
     | min_plays | 5 | training plays a track needs to be recommendable (at least 1) |
-    | decoding | "dot" | or "nearest" |
+    | decoding | "dot" | or "nearest", or "cosine" |
     | decoder_index | "auto" | "exact" (BLAS) or "faiss" (HNSW; extra `faiss`); "auto": by size |
     | index_threshold | 100000 | recommendable tracks from which "auto" uses faiss (at least 0) |
     | index_hnsw_m | 32 | neighbours per HNSW node, faiss `M` (2 to 256) |
