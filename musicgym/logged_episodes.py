@@ -9,7 +9,7 @@ observations are what `MusicRec-v0` builds by construction:
   env appends a played track, and the observation is `SessionBatch.observation`;
 - the action is the logged track's catalog vector (in the action space, like the vectors of
   played tracks that the agents' replay buffers store; the "dot" decoder may map it to another
-  track, the "nearest" decoder maps it to itself); the reward is the env's reward table
+  track, the "nearest" and "cosine" decoders map it to itself); the reward is the env's reward table
   (`reward`) of the logged outcome. The world's penalties (`uncertainty_penalty`,
   `concentration_penalty`) are the simulator's doubt about simulated answers: logged answers
   are real, so they carry none;
