@@ -55,7 +55,7 @@ class EffectiveActionMixin:
         if target is not None and getattr(target, "unit", False):
             # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
             target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
-                              if decoder.decoding in ("dot", "cosine") else None)
+                              if decoder.by_dot_product else None)
         return out
 
     def set_env(self, env: Any, force_reset: bool = True) -> None:

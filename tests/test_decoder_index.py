@@ -146,12 +146,13 @@ def test_cosine_decoding_picks_the_highest_cosine_whatever_the_vector_length() -
     assert not (tracks[:, :, None] == played[:, None, :]).any()
     assert (tracks[:, 0] != tracks[:, 1]).all()
     # vector lengths from 0.5 to 1 make "dot" prefer long vectors: the two often differ
-    differ = (tracks[:, 0] != dot.decode(protos, played)[0][:, 0]).mean()
-    assert 0.2 < differ < 0.9
-    longer = np.linalg.norm(vectors[(dot.decode(protos, played)[0][:, 0] - 7) // 3], axis=1)
-    assert longer.mean() > np.linalg.norm(vectors[(tracks[:, 0] - 7) // 3], axis=1).mean()
-    with pytest.raises(EnvArgumentError, match="decoding"):
-        EnvConfig(decoding="cos")
+    by_dot = dot.decode(protos, played)[0][:, 0]
+    assert 0.2 < (tracks[:, 0] != by_dot).mean() < 0.9
+    length = np.linalg.norm(vectors, axis=1)
+    chosen_length = length[cosine.catalog_index(tracks[:, 0])].mean()
+    assert length[dot.catalog_index(by_dot)].mean() > chosen_length
+    assert cosine.by_dot_product and dot.by_dot_product
+    assert not ActionDecoder(vectors, rows, "nearest", EXACT).by_dot_product
 
 
 # ---- the faiss index ------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from musicgym.envs.config import DECODINGS
+
 
 def _number(kind: type, least: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a `kind` number >= `least`, with an error that names the rule."""
@@ -46,7 +48,7 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                              "deprecated name of listened")
     parser.add_argument("--min-plays", type=positive_int, default=5,
                         help="training plays a track needs to be recommendable")
-    parser.add_argument("--decoding", choices=("dot", "nearest", "cosine"), default="dot",
+    parser.add_argument("--decoding", choices=DECODINGS, default="dot",
                         help="how the env turns proto-vectors into tracks: highest dot product "
                              "(the agents' actor is made for it), nearest, or highest cosine "
                              "(dot product with unit-length track vectors)")

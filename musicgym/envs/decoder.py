@@ -128,8 +128,10 @@ class ActionDecoder:
             self.vectors = self.vectors / np.maximum(length, 1e-12)
         self.rows = np.asarray(rows, dtype=np.int64)
         self.decoding = decoding
-        self.bias = (-0.5 * (self.vectors**2).sum(axis=1) if decoding == "nearest"
-                     else np.zeros(len(rows), np.float32))
+        self.by_dot_product = decoding != "nearest"
+        """Whether a proto-vector gets the track of `vectors` with the highest dot product."""
+        self.bias = (np.zeros(len(rows), np.float32) if self.by_dot_product
+                     else -0.5 * (self.vectors**2).sum(axis=1))
         lookup = np.full(self.rows.max() + 1, -1, np.int64)
         lookup[self.rows] = np.arange(len(self.rows))
         self._position = lookup
@@ -154,7 +156,7 @@ class ActionDecoder:
 
     def _build_index(self) -> Any:
         faiss, spec = self._faiss, self.index_spec
-        metric = faiss.METRIC_L2 if self.decoding == "nearest" else faiss.METRIC_INNER_PRODUCT
+        metric = faiss.METRIC_INNER_PRODUCT if self.by_dot_product else faiss.METRIC_L2
         index = faiss.IndexHNSWFlat(self.vectors.shape[1], spec.hnsw_m, metric)
         index.hnsw.efSearch = spec.ef_search
         with one_faiss_thread(faiss):
