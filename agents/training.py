@@ -191,9 +191,8 @@ def _train(config: TrainConfig, env_config: EnvConfig,
     venv = VecMonitor(SB3VecEnv.make(config.num_envs, **asdict(env_config)))
     venv.seed(config.seed)
     eval_env = VecMonitor(SB3VecEnv.make(config.num_envs,
-                                         **asdict(replace(env_config, sessions="validation",
-                                                          uncertainty_penalty=0.0,
-                                                          concentration_penalty=0.0))))
+                                         **asdict(replace(env_config.unpenalized(),
+                                                          sessions="validation"))))
     device = resolve_device(config.device)
     if resume_from is None:
         extra = {"policy_kwargs": {"taste_prior": config.taste_prior}} if config.taste_prior else {}

@@ -76,6 +76,9 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reward minus this times how over-recommended each track is "
                              "among the env's recent recommendations (a diversity term, as "
                              "DORL's entropy term); training only")
+    parser.add_argument("--support-penalty", type=nonnegative_float, default=0.0,
+                        help="reward minus this times 0.5 / sqrt(the track's training plays): "
+                             "pessimism about tracks the data barely know; training only")
     parser.add_argument("--test", type=Path, default=None,
                         help="MSSD log or prepared dataset whose sessions start the evaluation "
                              "episodes (default: the test split of --data)")
@@ -135,7 +138,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
                     ensemble=args.ensemble, ensemble_resample=args.ensemble_resample,
                     history_match=args.history_match,
                     uncertainty_penalty=args.uncertainty_penalty,
-                    concentration_penalty=args.concentration_penalty)
+                    concentration_penalty=args.concentration_penalty,
+                    support_penalty=args.support_penalty)
     # N evenly spaced checkpoints: SB3 counts them in vector steps of num_envs env-steps
     vector_steps = math.ceil(args.timesteps / args.num_envs)
     checkpoint_freq = (math.ceil(vector_steps / args.checkpoints) * args.num_envs
@@ -341,7 +345,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "ensemble_resample": args.ensemble_resample,
             "history_match": args.history_match,
             "uncertainty_penalty": args.uncertainty_penalty,
-            "concentration_penalty": args.concentration_penalty, "algo": args.algo,
+            "concentration_penalty": args.concentration_penalty,
+            "support_penalty": args.support_penalty, "algo": args.algo,
             "taste_prior": args.taste_prior,
             "timesteps": args.timesteps, "num_envs": args.num_envs,
             "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}

@@ -11,7 +11,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
@@ -176,6 +176,7 @@ CHECKS: dict[str, Check] = {
     "history_match": flag,
     "uncertainty_penalty": number(0.0),
     "concentration_penalty": number(0.0),
+    "support_penalty": number(0.0),
     "sessions": choice(SPLITS),
     "data": data_path,
     "test_data": data_path,
@@ -260,12 +261,23 @@ class EnvConfig:
     capped at 1 (`info["concentration"]`). A policy that keeps recommending the same few
     tracks pays for it; one whose tracks depend on the listener does not. Like DORL's entropy
     term, it is for training; evaluation turns it off."""
+    support_penalty: float = 0.0
+    """κ: each recommended track's reward loses κ times 0.5 / sqrt(its training plays in the
+    catalog) (`info["rate_error"]`): the largest standard error of a listen rate estimated from
+    that many plays. Pessimism where the data are thin: a world's preference for a track heard
+    a few times is mostly its fit's noise, which another world does not share (README, Worlds).
+    For training; evaluation turns it off."""
     sessions: Literal["train", "validation", "test"] = "train"
     """Split whose logged sessions start episodes: agents train on "train" and are evaluated
     on "test", sessions that neither the simulators nor the agent saw."""
     test_data: str | Path | None = None
     """Another log or prepared dataset whose sessions (all of them) start the episodes of
     `sessions="test"`; its tracks are mapped into the catalog by id."""
+
+    def unpenalized(self) -> EnvConfig:
+        """The config with the training penalties off: the reward is the user's answer only."""
+        return replace(self, uncertainty_penalty=0.0, concentration_penalty=0.0,
+                       support_penalty=0.0)
 
     @property
     def catalog_sessions(self) -> str:

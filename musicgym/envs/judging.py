@@ -34,8 +34,8 @@ def judging_configs(config: EnvConfig, test_data: str | Path | None = None,
     :param test_data: a log or prepared folder whose sessions replace the test split
     :param truth: add "truth_world" when the data is synthetic (it reads the dataset)
     """
-    base = replace(config, catalog=config.catalog_sessions, sessions="test",
-                   test_data=test_data, uncertainty_penalty=0.0, concentration_penalty=0.0)
+    base = replace(config.unpenalized(), catalog=config.catalog_sessions, sessions="test",
+                   test_data=test_data)
     configs = {"train_world": base}
     if config.world in OTHER_HALF:
         configs["held_out_world"] = replace(base, world=OTHER_HALF[config.world], ensemble=1)

@@ -130,7 +130,9 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     standard deviation of P(listened) across the ensemble's user models. With
     `concentration_penalty=β`, it also loses β times `info["concentration"]`: how far the track
     is over-recommended among the env's recent recommendations (see `EnvConfig`), a diversity
-    term for training like DORL's entropy term.
+    term for training like DORL's entropy term. With `support_penalty=κ`, it loses κ times
+    `info["rate_error"]`, 0.5 / sqrt(the track's training plays): pessimism about tracks the
+    data barely know.
 
     ## Starting State
     A logged session drawn uniformly from the catalog's training sessions (or from the
@@ -150,8 +152,8 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     `position` (1-based, of the next track). `step` returns, per slot of the slate, the
     recommended track ids (`tracks`), their outcome codes (`outcomes`), whether each was heard
     (`played`: slots past the session's end are not), the proto-to-track `distances`, the
-    ensemble's `disagreement` and the tracks' `concentration`; and the track the logged
-    session played next (`logged_track`) and the new `position`. Outcome codes index
+    ensemble's `disagreement`, the tracks' `concentration` and `rate_error`; and the track the
+    logged session played next (`logged_track`) and the new `position`. Outcome codes index
     `MusicRecEnv.OUTCOME_NAMES` (the MSSD schema's `OUTCOMES`); -1 marks a slot not played:
 
     | code | outcome | meaning | "listened" |
@@ -202,6 +204,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | history_match | False | fit the world with explicit taste-match inputs (listened/skipped) |
     | uncertainty_penalty | 0.0 | reward minus this (finite, at least 0) times the disagreement |
     | concentration_penalty | 0.0 | reward minus this (at least 0) times the concentration |
+    | support_penalty | 0.0 | reward minus this (at least 0) times 0.5 / sqrt(training plays) |
     | sessions | "train" | split whose logged sessions start episodes ("test" to evaluate) |
     | test_data | None | another log whose sessions start the test episodes |
 
@@ -257,7 +260,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
         info = {"tracks": self.bundle.catalog.track_ids[out["tracks"][0]].tolist(),
                 "outcomes": out["outcomes"][0], "played": played,
                 "distances": out["distances"][0], "disagreement": out["disagreement"][0],
-                "concentration": out["concentration"][0],
+                "concentration": out["concentration"][0], "rate_error": out["rate_error"][0],
                 "logged_track": self.bundle.catalog.track_ids[logged] if logged >= 0 else None,
                 "position": int(self.sessions.n_played[0]) + 1}
         obs = self.sessions.observation()[0]

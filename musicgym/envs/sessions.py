@@ -75,6 +75,9 @@ class SessionBatch:
         self.world = bundle.world
         self.penalty = config.uncertainty_penalty
         self.concentration_penalty = config.concentration_penalty
+        self.support_penalty = config.support_penalty
+        self._rate_error = 0.5 / np.sqrt(np.maximum(bundle.catalog.plays, 1.0))
+        """Largest standard error of each catalog row's listen rate from its training plays."""
         self._recent = np.zeros(len(bundle.catalog.track_ids), np.float64)
         """Exponentially decayed count of the recent recommendations of each catalog row."""
         self._world_row = bundle.world.rows(bundle.catalog.track_ids)
@@ -192,6 +195,7 @@ class SessionBatch:
         outcomes = np.full(tracks.shape, -1, np.int64)
         disagreement = np.zeros(tracks.shape)
         concentration = np.zeros(tracks.shape)
+        rate_error = np.zeros(tracks.shape)
         reward = np.zeros(self.n)
         live_rows = np.arange(self.n)
         for k in range(tracks.shape[1]):
@@ -218,12 +222,16 @@ class SessionBatch:
             reward[live] += self.reward_table[outcome[live]]
             if self.penalty > 0:
                 reward[live] -= self.penalty * spread[live]  # MOPO: r - λ u(s, a)
+            rate_error[live, k] = self._rate_error[tracks[live, k]]
+            if self.support_penalty > 0:  # pessimism where the data are thin
+                reward[live] -= self.support_penalty * rate_error[live, k]
             if self.concentration_penalty > 0:
                 concentration[live, k] = self._concentration(tracks[live, k])
                 reward[live] -= self.concentration_penalty * concentration[live, k]
         self._version += 1
         return {"reward": reward, "tracks": tracks, "outcomes": outcomes,
-                "disagreement": disagreement, "concentration": concentration}
+                "disagreement": disagreement, "concentration": concentration,
+                "rate_error": rate_error}
 
     def forget_recommendations(self) -> None:
         """Clear what the concentration penalty counts; a seeded reset does, for reproducibility."""

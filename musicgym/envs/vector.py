@@ -100,6 +100,7 @@ class MusicRecVectorEnv(VectorEnv):
                  "distances": out["distances"], "_distances": stepped,
                  "disagreement": out["disagreement"], "_disagreement": stepped,
                  "concentration": out["concentration"], "_concentration": stepped,
+                 "rate_error": out["rate_error"], "_rate_error": stepped,
                  "played_vectors": played, "_played_vectors": stepped}
         obs = self.sessions.observation()
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
