@@ -52,6 +52,7 @@ BAD_ARGUMENTS = [
     ("history_match", 1), ("history_match", "yes"), ("history_match", None),
     ("uncertainty_penalty", -0.5), ("uncertainty_penalty", float("inf")),
     ("uncertainty_penalty", float("nan")), ("uncertainty_penalty", "1"),
+    ("support_penalty", -1.0), ("support_penalty", float("inf")), ("support_penalty", "4"),
     ("sessions", "holdout"), ("sessions", None),
     ("data", 42), ("data", ""),
     ("test_data", 3.5),
