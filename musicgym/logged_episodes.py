@@ -11,8 +11,8 @@ observations are what `MusicRec-v0` builds by construction:
   played tracks that the agents' replay buffers store; the "dot" decoder may map it to another
   track, the "nearest" and "cosine" decoders map it to itself); the reward is the env's reward table
   (`reward`) of the logged outcome. The world's penalties (`uncertainty_penalty`,
-  `concentration_penalty`) are the simulator's doubt about simulated answers: logged answers
-  are real, so they carry none;
+  `concentration_penalty`, `support_penalty`) are the simulator's doubt about simulated
+  answers: logged answers are real, so they carry none;
 - the episode is truncated after the session's last logged track (its logged length, or
   earlier for the rare session cut short in the log), never terminated, as in the env.
 

@@ -12,8 +12,9 @@ outcome codes (`outcomes`: indices of `OUTCOME_NAMES`, the schema's `OUTCOMES`, 
 played; see the legend in `MusicRecEnv`'s docstring), the proto-to-track distances, the
 ensemble's disagreement about each track (`disagreement`: the standard deviation of P(listened)
 across the world's user models; 0 with one), how over-recommended each track is
-(`concentration`, 0 unless `concentration_penalty` is set) and the vectors of the tracks played
-(`played_vectors`, [N, slate_size * dim]).
+(`concentration`, 0 unless `concentration_penalty` is set), the standard error bound of each
+track's listen rate from its training plays (`rate_error`, what `support_penalty` multiplies)
+and the vectors of the tracks played (`played_vectors`, [N, slate_size * dim]).
 
 As in the single env, `step` before `reset` raises `ResetNeededError`.
 """
