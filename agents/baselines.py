@@ -95,13 +95,18 @@ class GreedyModelAgent(ScoringAgent):
     :param full_catalog_limit: score the whole catalog when it has at most this many tracks;
         otherwise `n_popular` most popular plus each session's `n_knn` item-kNN tracks (0 and
         `n_knn=0`: only the `n_popular` most-played tracks, a shortlist the data know well)
+    :param pessimism: k: rank by P(listened) minus k times 0.5 / sqrt(the track's training
+        plays), a lower confidence bound that distrusts tracks the data barely know (the
+        env's `support_penalty` teaches a learning agent the same); 0: plain greedy
     """
 
     def __init__(self, env: Any | None = None, seed: int = 0, world: World | None = None,
                  full_catalog_limit: int = 5000, n_popular: int = 200, n_knn: int = 200,
-                 chunk: int = 65536) -> None:
+                 chunk: int = 65536, pessimism: float = 0.0) -> None:
         super().__init__(env, seed)
-        self.world = world
+        if not (np.isfinite(pessimism) and pessimism >= 0):
+            raise ValueError(f"pessimism ({pessimism}) must be a finite number >= 0")
+        self.world, self.pessimism = world, float(pessimism)
         self.full_catalog_limit, self.n_popular, self.n_knn = full_catalog_limit, n_popular, n_knn
         self.chunk = chunk
 
@@ -119,7 +124,7 @@ class GreedyModelAgent(ScoringAgent):
         return mask
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
-        """P(listened) of each candidate; -1 for tracks outside the candidate set."""
+        """P(listened) of each candidate (less the pessimism); lower outside the candidates."""
         s = env.sessions
         b, c = np.nonzero(self.candidates(env))
         rows = env.bundle.decoder.rows[c]
@@ -127,7 +132,10 @@ class GreedyModelAgent(ScoringAgent):
         for lo in range(0, len(b), self.chunk):
             part = slice(lo, lo + self.chunk)
             p[part] = s.listen_probs(b[part], rows[part], self.world)
-        scores = np.full((s.n, len(env.bundle.decoder)), -1.0)
+        if self.pessimism > 0:
+            p -= self.pessimism * 0.5 / np.sqrt(np.maximum(popularity(env)[c], 1.0))
+        # below every candidate's score, yet above the -inf of tracks not allowed
+        scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - self.pessimism)
         scores[b, c] = p
         return scores
 

@@ -11,6 +11,7 @@ and B) are asked about the same held-out users, with A's catalog:
 | most_popular_in_b | the same for most-popular: what greedy-by-A must beat |
 | greedy_b_in_b | greedy-by-B in B: the judge's own optimum, for scale |
 | greedy_a_in_b_top{N} | greedy-by-A choosing only among the N most-played recommendable tracks |
+| greedy_a_pessimistic_in_b | greedy-by-A on P(listened) - 4 * 0.5 / sqrt(training plays) |
 | greedy_a_in_truth, most_popular_in_truth | synthetic data only: both judged by the true users |
 
 The correlation runs over the recommendable tracks of each state: do A and B prefer the same
@@ -18,6 +19,9 @@ tracks for the same user? The `top{N}` ladder says how far the data support A's 
 a track heard a few times has a noisy fitted effect, and the myopic best over many such tracks
 picks the noise (the optimizer's curse). Where greedy-by-A beats most-popular in B among the N
 best-heard tracks but not among more, N is about how many tracks the data rank reliably.
+The pessimistic row asks the same with a lower confidence bound instead of a shortlist:
+greedy-by-A that distrusts tracks heard a few times (`GreedyModelAgent(pessimism=...)`, what
+the env's `support_penalty` teaches a learning agent).
 On synthetic data, A and B may agree and both be wrong (fitted to the same kind of logs, they
 share their biases); the generator's users then judge greedy-by-A too.
 """
@@ -41,6 +45,9 @@ from musicgym.synthetic.dataset import synthetic_root
 SUPPORT_LADDER = (25, 100, 400)
 """Shortlist sizes (most-played recommendable tracks) of the `greedy_a_in_b_top{N}` figures;
 those not below the catalog's size are left out."""
+PESSIMISM = 4.0
+"""k of `greedy_a_pessimistic_in_b`: the best of k 1, 2, 4, 6 on the real sample judged in B
+(scripts/transfer_ceiling.py)."""
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -104,6 +111,7 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
     agents: dict[str, TrackAgent] = {
         "greedy_a_in_b": GreedyModelAgent(world=world_a),
         "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
+    agents["greedy_a_pessimistic_in_b"] = GreedyModelAgent(world=world_a, pessimism=PESSIMISM)
     for n in SUPPORT_LADDER:
         if n < len(vec.bundle.decoder):
             agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(

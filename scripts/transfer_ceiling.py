@@ -13,7 +13,7 @@ even B's own knowledge would score under the same coverage:
 | uniform_top{N}_pop, _A | a uniform draw among the N most played, or the N best of static_A |
 | uniform_top{N}_B | the same among the N best of B's own mean P(listened): reads the judge |
 | greedy_A | the myopic best under A, per session (`greedy_model`) |
-| lcb{k} | greedy_A on P_A(listened) - k * 0.5 / sqrt(training plays) (`support_penalty`) |
+| lcb{k} | greedy_A on P_A(listened) - k * 0.5 / sqrt(training plays) (`pessimism=k`) |
 
 Each row is judged in B and in A (A's ensemble, as an agent trains in it) on the held-out
 test sessions (`agents.evaluation.evaluate`), with coverage (distinct tracks recommended over
@@ -54,18 +54,6 @@ class StaticAgent(ScoringAgent):
         keep = np.zeros(len(self.score), bool)
         keep[np.argsort(-self.score, kind="stable")[: self.top]] = True
         return np.where(keep[None, :], rng.random((n, len(self.score))), -1.0)
-
-
-class PessimisticGreedy(GreedyModelAgent):
-    """Greedy on P(listened) minus k times 0.5 / sqrt(the track's training plays)."""
-
-    def __init__(self, world: World, k: float) -> None:
-        super().__init__(world=world)
-        self.k = k
-
-    def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
-        error = 0.5 / np.sqrt(np.maximum(popularity(env), 1.0))
-        return super().scores(env, rng) - self.k * error[None, :]
 
 
 def mean_preference(vec: MusicRecVectorEnv, world: World | None, seed: int = 0) -> np.ndarray:
@@ -119,7 +107,7 @@ def main() -> None:
         agents[f"uniform_top{n}_B"] = StaticAgent(pref_b, n)
     agents["greedy_A"] = GreedyModelAgent(world=world_a)
     for k in args.lcb:
-        agents[f"lcb{k:g}"] = PessimisticGreedy(world_a, k)
+        agents[f"lcb{k:g}"] = GreedyModelAgent(world=world_a, pessimism=k)
 
     print("| policy | " + " | ".join(judges) + " | coverage |")
     print("|---|" + "---:|" * (len(judges) + 1))

@@ -399,6 +399,26 @@ def test_greedy_on_a_shortlist_picks_only_the_most_played_tracks(vec: MusicRecVe
     assert not np.isin(whole, vec.bundle.decoder.rows[top]).all()
 
 
+def test_pessimistic_greedy_picks_the_best_lower_bound(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=8)
+    d, allowed = vec.bundle.decoder, vec.sessions.allowed()
+    error = 0.5 / np.sqrt(np.maximum(popularity(vec), 1.0))
+    plain = GreedyModelAgent().select(vec, obs, np.random.default_rng())
+    cautious = GreedyModelAgent(pessimism=4.0).select(vec, obs, np.random.default_rng())
+    for i in range(vec.num_envs):
+        bound = p_listened(vec, i, d.rows) - 4.0 * error
+        bound[~allowed[i]] = -np.inf
+        picked = d.catalog_index(cautious[i])
+        assert bound[picked[0]] >= bound.max() - 1e-6
+        assert np.all(np.diff(bound[picked]) <= 1e-6)  # the slate is in decreasing order
+    # it trades the model's favourites for tracks the data know better
+    plays = popularity(vec)
+    assert (plays[d.catalog_index(cautious[:, 0])].mean()
+            > plays[d.catalog_index(plain[:, 0])].mean())
+    with pytest.raises(ValueError, match="pessimism"):
+        GreedyModelAgent(pessimism=-1.0)
+
+
 def test_predict_gives_vectors_that_decode_to_the_selected_tracks(vec: MusicRecVectorEnv) -> None:
     obs = fresh_obs(vec, seed=9)
     agent = ItemKNNAgent(env=vec)

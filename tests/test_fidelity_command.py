@@ -48,6 +48,8 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     ladder = {k: v for k, v in decisions.items() if k.startswith("greedy_a_in_b_top")}
     assert "greedy_a_in_b_top25" in ladder and all(0.0 < v < 1.0 for v in ladder.values())
     assert "greedy-by-A among the N most-played tracks: N=25 " in printed
+    assert 0.0 < decisions["greedy_a_pessimistic_in_b"] < 1.0
+    assert f"pessimistic greedy-by-A {decisions['greedy_a_pessimistic_in_b']:.3f}" in printed
     assert 0.0 < decisions["greedy_a_in_truth"] < 1.0
     assert 0.0 < decisions["most_popular_in_truth"] < 1.0
     assert f"judged by the true users: greedy-by-A {decisions['greedy_a_in_truth']:.3f}" in printed

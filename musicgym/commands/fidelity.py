@@ -210,7 +210,8 @@ def _decisions_line(decisions: dict[str, float]) -> str:
     line = (f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f}; "
             f"judged in B: greedy-by-A {decisions['greedy_a_in_b']:.3f}, most-popular "
             f"{decisions['most_popular_in_b']:.3f}, greedy-by-B "
-            f"{decisions['greedy_b_in_b']:.3f}")
+            f"{decisions['greedy_b_in_b']:.3f}, pessimistic greedy-by-A "
+            f"{decisions['greedy_a_pessimistic_in_b']:.3f}")
     ladder = [(k.removeprefix("greedy_a_in_b_top"), v) for k, v in decisions.items()
               if k.startswith("greedy_a_in_b_top")]
     if ladder:

@@ -43,7 +43,9 @@ DECISIONS_NOTE = (
     "Spearman correlation of worlds A's and B's P(listened) over the recommendable tracks; "
     "greedy_a_in_b is the listened rate in world B of the myopic best under A, most_popular_in_b "
     "what it must beat, greedy_b_in_b the judge's own optimum. greedy_a_in_b_topN is greedy-by-A "
-    "choosing only among the N most-played tracks: how many tracks the data rank reliably. On "
+    "choosing only among the N most-played tracks: how many tracks the data rank reliably; "
+    "greedy_a_pessimistic_in_b ranks by P(listened) - 4 * 0.5 / sqrt(training plays) instead, "
+    "a lower confidence bound that distrusts thinly heard tracks. On "
     "synthetic data, greedy_a_in_truth and most_popular_in_truth are judged by the generator's "
     "users: A and B can agree and share a bias (see agents/decisions.py).")
 
