@@ -13,6 +13,7 @@ import numpy as np
 
 from agents.track_agent import SessionEnv, TrackAgent
 from musicgym.data.schema import MAX_SESSION_LENGTH, listened
+from musicgym.embeddings.catalog import rate_error
 from musicgym.simulator.user_model import World
 
 
@@ -133,7 +134,7 @@ class GreedyModelAgent(ScoringAgent):
             part = slice(lo, lo + self.chunk)
             p[part] = s.listen_probs(b[part], rows[part], self.world)
         if self.pessimism > 0:
-            p -= self.pessimism * 0.5 / np.sqrt(np.maximum(popularity(env)[c], 1.0))
+            p -= self.pessimism * rate_error(popularity(env))[c]
         # below every candidate's score, yet above the -inf of tracks not allowed
         scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - self.pessimism)
         scores[b, c] = p

@@ -28,6 +28,7 @@ share their biases); the generator's users then judge greedy-by-A too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -80,20 +81,29 @@ def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0,
     return _agreement(vec, world_a, states, seed)
 
 
-def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int, seed: int) -> float:
-    """`rank_agreement` with world B's test env `vec` and world A given."""
+def state_probs(vec: MusicRecVectorEnv, worlds: list[World | None], states: int,
+                seed: int) -> Iterator[list[np.ndarray]]:
+    """P(listened) [used, recommendable] of every recommendable track, one array per world.
+
+    Blocks of the env's first `states` logged sessions, at their start (their logged opening
+    heard); a world None is the env's own.
+    """
     tracks = vec.bundle.decoder.rows
     n, width = min(states, len(vec.bundle.sampler)), vec.num_envs
-    values = []
     for start in range(0, n, width):
         logged = np.resize(np.arange(start, min(start + width, n)), width)
         vec.sessions.reset(np.arange(width), np.random.default_rng(seed), logged=logged)
         used = min(width, n - start)
         sessions = np.repeat(np.arange(used), len(tracks))
         cands = np.tile(tracks, used)
-        p_b = vec.sessions.listen_probs(sessions, cands).reshape(used, -1)
-        p_a = vec.sessions.listen_probs(sessions, cands, world_a).reshape(used, -1)
-        values.append(spearman_rows(p_a, p_b))
+        yield [vec.sessions.listen_probs(sessions, cands, world).reshape(used, -1)
+               for world in worlds]
+
+
+def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int, seed: int) -> float:
+    """`rank_agreement` with world B's test env `vec` and world A given."""
+    values = [spearman_rows(p_a, p_b)
+              for p_b, p_a in state_probs(vec, [None, world_a], states, seed)]
     return float(np.concatenate(values).mean())
 
 

@@ -31,6 +31,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from agents.baselines import GreedyModelAgent, MostPopularAgent, ScoringAgent, popularity
+from agents.decisions import state_probs
 from agents.evaluation import evaluate
 from agents.track_agent import SessionEnv, TrackAgent
 from musicgym.datasets import load_dataset
@@ -56,18 +57,10 @@ class StaticAgent(ScoringAgent):
         return np.where(keep[None, :], rng.random((n, len(self.score))), -1.0)
 
 
-def mean_preference(vec: MusicRecVectorEnv, world: World | None, seed: int = 0) -> np.ndarray:
+def mean_preference(vec: MusicRecVectorEnv, world: World | None) -> np.ndarray:
     """Mean P(listened) of every recommendable track over the test sessions' openings."""
-    tracks = vec.bundle.decoder.rows
-    n, width = len(vec.bundle.sampler), vec.num_envs
-    total = np.zeros(len(tracks))
-    for start in range(0, n, width):
-        logged = np.resize(np.arange(start, min(start + width, n)), width)
-        vec.sessions.reset(np.arange(width), np.random.default_rng(seed), logged=logged)
-        used = min(width, n - start)
-        sessions, cands = np.repeat(np.arange(used), len(tracks)), np.tile(tracks, used)
-        total += vec.sessions.listen_probs(sessions, cands, world).reshape(used, -1).sum(axis=0)
-    return total / n
+    blocks = [p for (p,) in state_probs(vec, [world], len(vec.bundle.sampler), seed=0)]
+    return np.concatenate(blocks).mean(axis=0)
 
 
 def _z(x: np.ndarray) -> np.ndarray:

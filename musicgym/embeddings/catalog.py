@@ -170,6 +170,15 @@ class Catalog:
 
 
 @fit_threads()
+def rate_error(plays: np.ndarray) -> np.ndarray:
+    """Largest standard error of a listen rate measured on `plays` plays: 0.5 / sqrt(plays).
+
+    The count-based doubt behind the env's `support_penalty` and greedy's `pessimism` (a track
+    never played counts as played once).
+    """
+    return 0.5 / np.sqrt(np.maximum(np.asarray(plays, np.float64), 1.0))
+
+
 def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec) -> Catalog:
     """The catalog of `dataset` learned from the training sessions that `sessions` labels train.
 

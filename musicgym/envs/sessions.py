@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from musicgym.data.schema import MAX_SESSION_LENGTH, OUTCOMES, listened, p_listened
+from musicgym.embeddings.catalog import rate_error
 from musicgym.envs.bundle import SimulatorBundle
 from musicgym.envs.config import EnvConfig
 from musicgym.envs.observation import ObservationLayout
@@ -76,7 +77,7 @@ class SessionBatch:
         self.penalty = config.uncertainty_penalty
         self.concentration_penalty = config.concentration_penalty
         self.support_penalty = config.support_penalty
-        self._rate_error = 0.5 / np.sqrt(np.maximum(bundle.catalog.plays, 1.0))
+        self._rate_error = rate_error(bundle.catalog.plays)
         """Largest standard error of each catalog row's listen rate from its training plays."""
         self._recent = np.zeros(len(bundle.catalog.track_ids), np.float64)
         """Exponentially decayed count of the recent recommendations of each catalog row."""
