@@ -38,6 +38,9 @@ def exit_status(argv: list[str]) -> int:
     (["--seed", "-5"], "--seed", ">= 0"),
     (["--eval-freq", "0"], "--eval-freq", ">= 1"),
     (["--checkpoints", "-1"], "--checkpoints", ">= 0"),
+    (["--taste-prior", "-1"], "--taste-prior", ">= 0"),
+    (["--taste-prior", "often"], "--taste-prior", "a number"),
+    (["--decoding", "sideways"], "--decoding", "invalid choice"),
 ])
 def test_bad_train_numbers_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                 args: list[str], flag: str, rule: str) -> None:

@@ -33,6 +33,15 @@ def _number(kind: type, least: float, what: str) -> Callable[[str], Any]:
 positive_int = _number(int, 1, "an integer >= 1")
 nonnegative_int = _number(int, 0, "an integer >= 0")
 nonnegative_float = _number(float, 0.0, "a number >= 0")
+AUTO = "auto"
+"""Chosen for the data by `agents.training.data_defaults`, once they are read."""
+
+
+def _auto_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: "auto", or what `parse` accepts."""
+    def parse_or_auto(text: str) -> Any:
+        return AUTO if text == AUTO else parse(text)
+    return parse_or_auto
 
 
 def _env_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +57,11 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                              "deprecated name of listened")
     parser.add_argument("--min-plays", type=positive_int, default=5,
                         help="training plays a track needs to be recommendable")
-    parser.add_argument("--decoding", choices=DECODINGS, default="dot",
-                        help="how the env turns proto-vectors into tracks: highest dot product "
-                             "(the agents' actor is made for it), nearest, or highest cosine "
-                             "(dot product with unit-length track vectors)")
+    parser.add_argument("--decoding", choices=(AUTO, *DECODINGS), default=AUTO,
+                        help="how the env turns proto-vectors into tracks: highest dot product, "
+                             "nearest, or highest cosine (dot product with unit-length track "
+                             "vectors); auto: cosine on generated data with the taste prior, "
+                             "else dot (README, Worlds)")
     parser.add_argument("--world", choices=("A", "B", "all"), default="A",
                         help="the world the agent trains in: user models fitted on half A or B "
                              "of the training sessions (the other half's world then judges it "
@@ -94,10 +104,11 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exploration noise: Gaussian or Ornstein-Uhlenbeck")
     parser.add_argument("--noise-sigma", type=nonnegative_float, default=0.2,
                         help="exploration noise scale")
-    parser.add_argument("--taste-prior", type=nonnegative_float, default=0.0,
+    parser.add_argument("--taste-prior", type=_auto_or(nonnegative_float), default=AUTO,
                         help="DDPG/TD3: start the actor from the session's taste direction "
                              "(the mean vector of its listened tracks, as item-kNN) times "
-                             "this, and learn what to add to it; 0: off")
+                             "this, and learn what to add to it; 0: off; auto: 16 on "
+                             "generated data, 0 on logs (README, Worlds)")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
     parser.add_argument("--num-envs", type=positive_int, default=32,
@@ -133,8 +144,11 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     from agents.training import TrainConfig
     from musicgym.envs.config import EnvConfig
 
+    # "auto" stands for the plain values until `_with_data_defaults` has read the data
+    decoding = "dot" if args.decoding == AUTO else args.decoding
+    taste_prior = 0.0 if args.taste_prior == AUTO else args.taste_prior
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
-                    min_plays=args.min_plays, decoding=args.decoding, world=args.world,
+                    min_plays=args.min_plays, decoding=decoding, world=args.world,
                     ensemble=args.ensemble, ensemble_resample=args.ensemble_resample,
                     history_match=args.history_match,
                     uncertainty_penalty=args.uncertainty_penalty,
@@ -145,7 +159,7 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     checkpoint_freq = (math.ceil(vector_steps / args.checkpoints) * args.num_envs
                        if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
-                        noise_sigma=args.noise_sigma, taste_prior=args.taste_prior,
+                        noise_sigma=args.noise_sigma, taste_prior=taste_prior,
                         timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
@@ -188,23 +202,53 @@ def _stage(what: str) -> Iterator[list[str]]:
           flush=True)
 
 
-def _prepare(env_config: Any) -> None:
-    """Make the data and the training world ready, one line per stage, with times."""
-    from dataclasses import replace
-
+def _load_data(data: Path | None) -> Any:
+    """The prepared dataset of `--data`, made ready one line per stage, with times."""
     from musicgym.data.cache import cache_dir
     from musicgym.datasets import load_dataset
-    from musicgym.envs.bundle import load_bundle
 
-    data = env_config.data
+    shown = data
     if data is None:
         from musicgym.synthetic.default import default_synthetic_dir
 
         with _stage("data: the synthetic default set (generated on first use, then cached)"):
-            data = default_synthetic_dir()
-    with _stage(f"data: reading {data} (prepared once, then cached in {cache_dir()})") as notes:
-        dataset = load_dataset(env_config.data)
+            shown = default_synthetic_dir()
+    with _stage(f"data: reading {shown} (prepared once, then cached in {cache_dir()})") as notes:
+        dataset = load_dataset(data)
         notes.append(f"{dataset.manifest.get('sessions', '?')} sessions")
+    return dataset
+
+
+def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Namespace:
+    """`args` with "auto" replaced by what `agents.training.data_defaults` chose for `dataset`.
+
+    `dataset` is that of `--data`; "auto" is the default of `--taste-prior` and `--decoding`.
+
+    The choice is printed; the two flags go together, so an explicit one keeps its value and
+    only the other follows the data.
+    """
+    if AUTO not in (args.taste_prior, args.decoding):
+        return args
+    from agents.training import data_defaults
+
+    chosen = data_defaults(dataset, args.algo)
+    resolved = argparse.Namespace(**vars(args))
+    if args.taste_prior == AUTO:
+        resolved.taste_prior = chosen.taste_prior
+    if args.decoding == AUTO:
+        resolved.decoding = chosen.decoding
+    print(f"defaults for these data ({chosen.why}): --taste-prior {resolved.taste_prior:g} "
+          f"--decoding {resolved.decoding}", flush=True)
+    return resolved
+
+
+def _prepare(env_config: Any) -> None:
+    """Make the training world ready (after `_load_data`), one line per stage, with times."""
+    from dataclasses import replace
+
+    from musicgym.data.cache import cache_dir
+    from musicgym.envs.bundle import load_bundle
+
     members = f", an ensemble of {env_config.ensemble}" if env_config.ensemble > 1 else ""
     with _stage(f"simulator: world {env_config.world}{members}, its catalog and sessions: "
                 f"fitted on first use, then loaded from {cache_dir()}"):
@@ -218,9 +262,11 @@ def run(args: argparse.Namespace) -> int:
     from agents.results import write_results
     from agents.training import train
 
-    train_config, env_config = _configs(args, args.seed, args.runs_dir)
+    _configs(args, args.seed, args.runs_dir)  # every argument is valid before any work
     _check_paths(args, args.runs_dir)
     _use_device(args)
+    args = _with_data_defaults(args, _load_data(args.data))
+    train_config, env_config = _configs(args, args.seed, args.runs_dir)
     _prepare(env_config)
     model, folder = train(train_config, env_config)
     print(f"saved the run in {folder}; judging it on held-out test sessions ...", flush=True)
@@ -230,7 +276,9 @@ def run(args: argparse.Namespace) -> int:
     summary = _summary(per_seed)
     print("held-out test sessions, one seed (use `musicgym benchmark` for intervals):")
     print(write_results(folder, summary, {"seeds": [args.seed], "rounds": args.rounds,
-                                          "world": args.world, "test": str(args.test)}))
+                                          "world": args.world, "test": str(args.test),
+                                          "taste_prior": args.taste_prior,
+                                          "decoding": args.decoding}))
     print(headline(summary, args.algo))
     print(_where(folder, env_config, args.test, args.timesteps))
     return 0
@@ -336,6 +384,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         check_address(args.ray or None)
         import_ray()
     _use_device(args)
+    args = _with_data_defaults(args, _load_data(args.data))
     per_seed: dict[str, dict[str, list]] = {}
     for results in _seed_results(args):
         collect(per_seed, results)
@@ -347,7 +396,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty,
             "support_penalty": args.support_penalty, "algo": args.algo,
-            "taste_prior": args.taste_prior,
+            "taste_prior": args.taste_prior, "decoding": args.decoding,
             "timesteps": args.timesteps, "num_envs": args.num_envs,
             "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}
     if meta["offline"]:
@@ -375,7 +424,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 def _seed_results(args: argparse.Namespace) -> list[dict]:
     """Each seed's results: `benchmark_seed` one seed after the other, or as jobs on Ray.
 
-    The data and the training world are made ready first (`_prepare`).
+    The training world is made ready first (`_prepare`; `run_benchmark` read the data).
     """
     from agents.distributed import job_threads
 

@@ -1,0 +1,70 @@
+"""`--taste-prior auto` and `--decoding auto`: what `musicgym train` and `benchmark` pick for
+the data, and that an explicit value always wins."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+
+from agents.training import GENERATED_TASTE_PRIOR, data_defaults
+from musicgym.commands.train import _with_data_defaults, add_arguments
+from musicgym.data.dataset import PreparedDataset
+from musicgym.datasets import load_dataset
+from musicgym.synthetic.generator import SyntheticConfig, generate
+
+
+@pytest.fixture(scope="module")
+def generated_and_logged(tmp_path_factory: pytest.TempPathFactory
+                         ) -> tuple[PreparedDataset, PreparedDataset]:
+    """A small generated set, and a log of its sessions but one, away from the generator's files.
+
+    (The same log under another name would be the same prepared dataset: the cache is keyed by
+    content, and its manifest names the generated files.)
+    """
+    root = tmp_path_factory.mktemp("defaults")
+    data = generate(SyntheticConfig(n_sessions=120, n_tracks=300, seed=1, chunk_sessions=50),
+                    root / "synthetic")
+    generated = load_dataset(data.log_dir, progress=False)
+    log = pd.read_parquet(data.log_dir)
+    log = log[log["session_id"] != log["session_id"].iloc[-1]]
+    (root / "elsewhere").mkdir()
+    log.to_csv(root / "elsewhere" / "log.csv", index=False)
+    return generated, load_dataset(root / "elsewhere" / "log.csv", progress=False)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_generated_data_get_the_taste_prior_and_cosine_logs_neither(generated_and_logged):
+    generated, logged = generated_and_logged
+    chosen = data_defaults(generated)
+    assert (chosen.taste_prior, chosen.decoding) == (GENERATED_TASTE_PRIOR, "cosine")
+    assert GENERATED_TASTE_PRIOR == 16.0
+    assert data_defaults(generated, "td3").taste_prior == GENERATED_TASTE_PRIOR
+    # SAC's actor is SB3's own: no prior, and cosine alone did not help
+    sac = data_defaults(generated, "sac")
+    assert (sac.taste_prior, sac.decoding) == (0.0, "dot")
+    plain = data_defaults(logged)
+    assert (plain.taste_prior, plain.decoding) == (0.0, "dot") and "logged" in plain.why
+
+
+def test_auto_is_the_default_and_an_explicit_value_wins(generated_and_logged, capsys):
+    generated, logged = generated_and_logged
+    args = _args()
+    assert (args.taste_prior, args.decoding) == ("auto", "auto")
+    resolved = _with_data_defaults(args, generated)
+    assert (resolved.taste_prior, resolved.decoding) == (16.0, "cosine")
+    assert "--taste-prior 16 --decoding cosine" in capsys.readouterr().out
+    assert (args.taste_prior, args.decoding) == ("auto", "auto")  # the caller's args unchanged
+    mixed = _with_data_defaults(_args("--taste-prior", "4"), generated)
+    assert (mixed.taste_prior, mixed.decoding) == (4.0, "cosine")
+    mixed = _with_data_defaults(_args("--decoding", "nearest"), logged)
+    assert (mixed.taste_prior, mixed.decoding) == (0.0, "nearest")
+    explicit = _args("--taste-prior", "0", "--decoding", "dot")
+    assert _with_data_defaults(explicit, generated) is explicit
+    assert capsys.readouterr().out.count("defaults for these data") == 2
