@@ -67,7 +67,8 @@ def _z(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / max(x.std(), 1e-12)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Print the table; return it: policy -> {each judging world's listened rate, "coverage"}."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=None, help="MSSD log or prepared folder (default: "
                         "the synthetic default set)")
@@ -77,7 +78,7 @@ def main() -> None:
                         help="shortlist sizes of the uniform_top rows")
     parser.add_argument("--lcb", type=float, nargs="*", default=[1.0, 2.0, 4.0, 6.0],
                         help="pessimism factors k of the lcb rows")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.time()
     base = EnvConfig(data=args.data, catalog="A", sessions="test")
@@ -104,11 +105,15 @@ def main() -> None:
 
     print("| policy | " + " | ".join(judges) + " | coverage |")
     print("|---|" + "---:|" * (len(judges) + 1))
+    table: dict[str, dict[str, float]] = {}
     for name, agent in agents.items():
         scores = {w: evaluate(agent, vec, args.rounds, 0) for w, vec in judges.items()}
+        table[name] = {w: s["listened"] for w, s in scores.items()}
+        table[name]["coverage"] = scores["B"]["coverage"]
         cells = " | ".join(f"{s['listened']:.3f}" for s in scores.values())
         print(f"| {name} | {cells} | {scores['B']['coverage']:.3f} |", flush=True)
     print(f"({time.time() - started:.0f} s)")
+    return table
 
 
 if __name__ == "__main__":
