@@ -19,7 +19,8 @@ from pathlib import Path
 from agents.benchmark import benchmark_run
 from agents.evaluation import summarize
 from agents.results import report
-from agents.training import TrainConfig, train
+from agents.training import TrainConfig, data_defaults, train
+from musicgym.datasets import load_dataset
 from musicgym.envs.config import EnvConfig
 
 
@@ -44,14 +45,19 @@ if __name__ == "__main__":
     # the env: which data, and how a recommendation is scored (see MusicRecEnv's docstring)
     # trained in world A: an ensemble of 3 fits of half A of the training sessions, each
     # episode's user one of them, each track's reward minus the members' disagreement about it
+    # what the main job chooses for the data: on generated data an actor that starts from the
+    # listener's taste direction (taste prior 16) and decoding by angle; on logs neither
+    chosen = data_defaults(load_dataset(args.data))
+    print(f"for these data: {chosen.why}")
     env_config = EnvConfig(data=args.data, reward="listened", world="A", ensemble=3,
-                           uncertainty_penalty=1.0)
+                           uncertainty_penalty=1.0, decoding=chosen.decoding)
     # the agent: SB3's DDPG with musicgym's actor and critic and the tuned preset; `train`
     # seeds everything from `seed`, runs torch on one thread and writes the run folder
     config = TrainConfig(algo="ddpg", preset="tuned", timesteps=args.timesteps,
                          num_envs=args.num_envs, eval_freq=args.eval_freq,
                          checkpoint_freq=2 * args.eval_freq, runs_dir=args.runs_dir,
-                         exp_name="train_script", seed=args.seed)
+                         exp_name="train_script", seed=args.seed,
+                         taste_prior=chosen.taste_prior)
     model, run = train(config, env_config)
     print(f"saved {run}/model.zip")
     # held-out test sessions: the agent and every baseline replay the same sessions in each
