@@ -1,7 +1,8 @@
 """Baseline recommenders for `MusicRec-v0`, all `TrackAgent`s (see `agents.track_agent`).
 
 Random, most popular, the logged next tracks, item-kNN and greedy-by-model (the tracks the
-world's user model itself rates best right now: a reference that reads the simulator).
+world's user model itself rates best right now: a reference that reads the simulator), plain or
+pessimistic about tracks the data barely know (`pessimism`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from agents.track_agent import SessionEnv, TrackAgent
 from musicgym.data.schema import MAX_SESSION_LENGTH, listened
 from musicgym.embeddings.catalog import rate_error
 from musicgym.simulator.user_model import World
+
+LCB_PESSIMISM = 4.0
+"""k of the benchmark's `greedy_lcb` and of `decision_fidelity`'s `greedy_a_pessimistic_in_b`:
+the best of k 1, 2, 4, 6 on the real sample judged in world B (scripts/transfer_ceiling.py;
+chosen in the judging world, so its B score there is a little optimistic)."""
 
 
 def top_slate(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:

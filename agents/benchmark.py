@@ -52,11 +52,12 @@ from musicgym.version import __version__
 Scores = dict[str, dict[str, dict[str, float]]]
 """Metrics by world and agent: world -> agent -> metric -> value."""
 WORLD_KEYS = ("train_world", "held_out_world", "truth_world")
-BASELINES = ("random", "most_popular", "logged", "item_knn", "greedy_model", "greedy_oracle")
+BASELINES = ("random", "most_popular", "logged", "item_knn", "greedy_model", "greedy_lcb",
+             "greedy_oracle")
 """The baselines every benchmark judges beside the agents (names an agent may not take)."""
-BASELINE_CACHE_VERSION = 1
+BASELINE_CACHE_VERSION = 2
 """Version of the cached baseline scores: bump it when `evaluate`, a metric or a baseline
-changes what it returns, so that older entries are not read."""
+changes what it returns, so that older entries are not read (2: `greedy_lcb`)."""
 
 
 def evaluation_configs(env_config: EnvConfig,
@@ -70,10 +71,17 @@ def evaluation_configs(env_config: EnvConfig,
 
 
 def baseline_agents(train_world: World) -> dict[str, TrackAgent]:
-    """The baselines by name; `greedy_model` follows the world the agent trained in."""
+    """The baselines by name.
+
+    `greedy_model` follows the world the agent trained in; `greedy_lcb` too, on a lower
+    confidence bound (P(listened) minus `LCB_PESSIMISM` times 0.5 / sqrt(training plays)), the
+    myopic best that distrusts tracks the data barely know; `greedy_oracle` follows the judge.
+    """
     return {"random": baselines.RandomAgent(), "most_popular": baselines.MostPopularAgent(),
             "logged": baselines.LoggedAgent(), "item_knn": baselines.ItemKNNAgent(),
             "greedy_model": baselines.GreedyModelAgent(world=train_world),
+            "greedy_lcb": baselines.GreedyModelAgent(world=train_world,
+                                                     pessimism=baselines.LCB_PESSIMISM),
             "greedy_oracle": baselines.GreedyModelAgent()}
 
 

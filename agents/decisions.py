@@ -33,7 +33,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from agents.baselines import GreedyModelAgent, MostPopularAgent
+from agents.baselines import LCB_PESSIMISM, GreedyModelAgent, MostPopularAgent
 from agents.evaluation import evaluate
 from agents.track_agent import TrackAgent
 from musicgym.datasets import load_dataset
@@ -46,9 +46,6 @@ from musicgym.synthetic.dataset import synthetic_root
 SUPPORT_LADDER = (25, 100, 400)
 """Shortlist sizes (most-played recommendable tracks) of the `greedy_a_in_b_top{N}` figures;
 those not below the catalog's size are left out."""
-PESSIMISM = 4.0
-"""k of `greedy_a_pessimistic_in_b`: the best of k 1, 2, 4, 6 on the real sample judged in B
-(scripts/transfer_ceiling.py)."""
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -121,7 +118,7 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
     agents: dict[str, TrackAgent] = {
         "greedy_a_in_b": GreedyModelAgent(world=world_a),
         "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
-    agents["greedy_a_pessimistic_in_b"] = GreedyModelAgent(world=world_a, pessimism=PESSIMISM)
+    agents["greedy_a_pessimistic_in_b"] = GreedyModelAgent(world=world_a, pessimism=LCB_PESSIMISM)
     for n in SUPPORT_LADDER:
         if n < len(vec.bundle.decoder):
             agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(

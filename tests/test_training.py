@@ -95,11 +95,13 @@ def test_benchmark_judges_in_the_train_held_out_and_truth_worlds(run) -> None:
     assert set(results) == {"train_world", "held_out_world", "truth_world"}
     for world, agents in results.items():
         assert set(agents) == {"ddpg", "random", "most_popular", "logged", "item_knn",
-                               "greedy_model", "greedy_oracle"}, world
+                               "greedy_model", "greedy_lcb", "greedy_oracle"}, world
         assert agents["greedy_oracle"]["listened"] > agents["random"]["listened"] + 0.1
     # in the train world greedy_model reads the world that judges: it is the oracle there
     train = results["train_world"]
     assert train["greedy_model"] == train["greedy_oracle"]
+    # the lower confidence bound gives up some of A's favourites for well-heard tracks
+    assert train["greedy_lcb"]["listened"] < train["greedy_model"]["listened"]
     # another world judges: A's favourites are not B's
     held = results["held_out_world"]
     assert held["greedy_oracle"]["listened"] > held["greedy_model"]["listened"]
@@ -278,7 +280,7 @@ def test_train_script_trains_benchmarks_and_saves_a_loadable_run(tmp_path: Path)
     rows = {line.split("|")[1].strip() for line in done.stdout.splitlines()
             if line.startswith("| ")}
     assert {"ddpg", "random", "most_popular", "logged", "item_knn", "greedy_model",
-            "greedy_oracle"} <= rows
+            "greedy_lcb", "greedy_oracle"} <= rows
     assert "held-out world" in done.stdout and "truth world" in done.stdout
     (run,) = tmp_path.iterdir()
     assert (run / "model.zip").is_file() and (run / "eval" / "evaluations.npz").is_file()
