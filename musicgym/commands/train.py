@@ -224,8 +224,8 @@ def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Name
 
     `dataset` is that of `--data`; "auto" is the default of `--taste-prior` and `--decoding`.
 
-    The choice is printed; the two flags go together, so an explicit one keeps its value and
-    only the other follows the data.
+    The choice is printed. An explicit value of either flag is kept; only a flag left at
+    "auto" follows the data.
     """
     if AUTO not in (args.taste_prior, args.decoding):
         return args
