@@ -7,9 +7,11 @@ else in `../shared/data` beside the repository; tests that need them skip when t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -37,6 +39,15 @@ def generated_dataset(factory: pytest.TempPathFactory, name: str,
     """A small generated set, prepared: a module fixture's data (`name` names its folder)."""
     data = generate(config, factory.mktemp(name) / "synthetic")
     return load_dataset(data.log_dir, data.track_features, progress=False)
+
+
+def load_script(name: str) -> ModuleType:
+    """The module of `scripts/{name}.py`, imported by path (scripts/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 needs_real_data = pytest.mark.skipif(

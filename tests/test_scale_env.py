@@ -7,7 +7,6 @@ of issue 15's table, and report the decoder's recall honestly against exact deco
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.synthetic.generator import SyntheticConfig, generate
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_env.py"
+from .conftest import load_script
+
 KEYS = ("recommendable_tracks", "single_steps_per_s", "vector256_env_steps_per_s",
         "decode_recall_at_1", "pendulum_steps_per_s")
 FAST = ["--seconds", "0.05", "--recall-protos", "300"]
@@ -26,10 +26,7 @@ FAST = ["--seconds", "0.05", "--recall-protos", "300"]
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("benchmark_env", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_env")
 
 
 @pytest.fixture(scope="module")

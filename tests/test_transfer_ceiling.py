@@ -7,7 +7,6 @@ under A beats popularity in A, the world it reads.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,12 @@ from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
 from musicgym.synthetic.generator import SyntheticConfig, generate
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "transfer_ceiling.py"
+from .conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("transfer_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("transfer_ceiling")
 
 
 def test_every_policy_is_judged_in_every_world(script, tmp_path: Path) -> None:

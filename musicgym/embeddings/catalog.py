@@ -169,7 +169,6 @@ class Catalog:
         return catalog
 
 
-@fit_threads()
 def rate_error(plays: np.ndarray) -> np.ndarray:
     """Largest standard error of a listen rate measured on `plays` plays: 0.5 / sqrt(plays).
 
@@ -179,6 +178,7 @@ def rate_error(plays: np.ndarray) -> np.ndarray:
     return 0.5 / np.sqrt(np.maximum(np.asarray(plays, np.float64), 1.0))
 
 
+@fit_threads()
 def fit_catalog(dataset: PreparedDataset, sessions: SplitSpec, spec: CatalogSpec) -> Catalog:
     """The catalog of `dataset` learned from the training sessions that `sessions` labels train.
 
