@@ -271,10 +271,12 @@ def fit_response_model(train: PackedSessions, val: PackedSessions, embeddings: n
         shown = rng.random(len(train)) < config.behaviour_prob
         hidden = shown & (rng.random(len(train)) < config.hide_prob)
         order = order[:config.max_epoch_sessions]  # the bound on work per epoch (large logs)
-        inputs = _mode_inputs(train, hidden, shown)
+        # only the epoch's sessions, in draw order: their inputs, not every session's
+        epoch = train.subset(order)
+        inputs = _mode_inputs(epoch, hidden[order], shown[order])
         for start in range(0, len(order), config.batch_size):
-            part = order[start:start + config.batch_size]
-            loss = _loss(net, train, inputs, stats, part, own=True)
+            part = slice(start, start + config.batch_size)
+            loss = _loss(net, epoch, inputs, stats, part, own=True)
             if config.track_weight_decay > 0:
                 loss = loss + config.track_weight_decay * net.track_weights().pow(2).sum()
             optimizer.zero_grad()
