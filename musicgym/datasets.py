@@ -19,7 +19,7 @@ from musicgym.data.cache import cache_dir
 from musicgym.data.dataset import PreparedDataset, StaleDatasetError
 from musicgym.data.prepare import PrepareOptions, prepare
 from musicgym.data.readers import file_sha256, list_inputs
-from musicgym.synthetic.dataset import SyntheticDataset, is_generated
+from musicgym.synthetic.dataset import SyntheticDataset, generated_origin, is_generated
 from musicgym.synthetic.default import default_synthetic_dir
 
 
@@ -41,6 +41,13 @@ def load_dataset(data: str | Path | None = None, tracks: str | Path | None = Non
     """
     if data is None:
         data = default_synthetic_dir()
+    dataset = _load(data, tracks, progress)
+    dataset.generated_root = generated_origin(data)
+    return dataset
+
+
+def _load(data: str | Path, tracks: str | Path | None, progress: bool) -> PreparedDataset:
+    """`load_dataset` for a given `data`."""
     if is_generated(data):
         generated = SyntheticDataset.from_dir(data)
         data, tracks = generated.log_dir, tracks or generated.track_features

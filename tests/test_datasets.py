@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from musicgym import datasets
 from musicgym.cli import main
 from musicgym.data import prepare as prepare_module
 from musicgym.data.prepare import PrepareOptions, prepare
-from musicgym.synthetic.dataset import SyntheticDataset
+from musicgym.synthetic.dataset import SyntheticDataset, synthetic_root
 from musicgym.synthetic.generator import SyntheticConfig, generate
 
 
@@ -59,3 +60,19 @@ def test_each_input_is_hashed_once(generated: SyntheticDataset, tmp_path: Path,
                      PrepareOptions(progress=False))
     assert loaded.manifest["inputs"] == direct.manifest["inputs"]
     assert loaded.checksum == direct.checksum
+
+
+def test_a_generated_set_stays_generated_when_a_copy_was_prepared_first(tmp_path: Path) -> None:
+    # prepared datasets are cached by content; the cached manifest names the copy's path
+    generated = generate(SyntheticConfig(n_sessions=60, n_tracks=200, seed=23,
+                                         chunk_sessions=60), tmp_path / "synthetic")
+    copy_log = shutil.copytree(generated.log_dir, tmp_path / "elsewhere" / "log")
+    copy_tracks = shutil.copy(generated.track_features, tmp_path / "elsewhere")
+    copy = datasets.load_dataset(copy_log, copy_tracks)
+    assert synthetic_root(copy) is None
+    for given in (generated.root, generated.log_dir):
+        dataset = datasets.load_dataset(given, None if given == generated.root
+                                        else generated.track_features)
+        assert dataset.path == copy.path  # the same cached entry
+        assert synthetic_root(dataset) == generated.root
+    assert synthetic_root(datasets.load_dataset(copy_log, copy_tracks)) is None

@@ -53,6 +53,8 @@ class PreparedDataset:
             raise FileNotFoundError(f"{self.path}: not a prepared dataset (missing {missing}); "
                                     "create one with `musicgym prepare --log LOG --out DIR`")
         self.manifest = read_prepared_manifest(self.path)
+        self.generated_root: Path | None = None
+        """The generated set this dataset was loaded from, where `load_dataset` knows it."""
         if verify:
             verify_files(self.path, self.manifest["files"], CHANGED)
 

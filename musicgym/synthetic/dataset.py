@@ -76,12 +76,31 @@ def is_generated(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / "truth.json").is_file()
 
 
+def generated_origin(path: str | os.PathLike[str]) -> Path | None:
+    """The generated set `path` names or lies in (the set's folder, its log inside it), or None.
+
+    Prepared datasets are cached by content and their manifest keeps the first path prepared,
+    so `load_dataset` asks this of the path it is given now.
+    """
+    path = Path(path)
+    for folder in (path, path.parent, path.parent.parent):
+        if is_generated(folder) and (folder / "ground_truth.parquet").is_file():
+            return folder
+    return None
+
+
 def synthetic_root(dataset: PreparedDataset) -> Path | None:
-    """The generated set a prepared dataset was made from; None when its data is not synthetic."""
+    """The generated set a prepared dataset was made from; None when its data is not synthetic.
+
+    The set it was loaded from (`load_dataset`'s path), else the one its manifest's inputs lie
+    in (the first path prepared with this content).
+    """
+    if dataset.generated_root is not None:
+        return dataset.generated_root
     for item in dataset.manifest["inputs"]:
-        for folder in (Path(item["path"]).parent, Path(item["path"]).parent.parent):
-            if (folder / "ground_truth.parquet").is_file() and (folder / "truth.json").is_file():
-                return folder
+        root = generated_origin(item["path"])
+        if root is not None:
+            return root
     return None
 
 
