@@ -238,6 +238,33 @@ def test_cooccurrence_sparse_solvers_are_deterministic_and_exact(monkeypatch, so
     np.testing.assert_allclose(singular, dense.metadata["singular_values"], rtol=1e-4)
 
 
+@pytest.mark.parametrize("window", [None, 2])
+def test_cooccurrence_counts_in_blocks_of_whole_sessions_equal_one_pass(window):
+    import musicgym.embeddings.cooccurrence as co
+
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(1, 21, 300)
+    sessions = np.repeat(np.arange(300), lengths)
+    tracks = rng.integers(0, 40, sessions.size)
+    whole = co._cooccurrence(sessions, tracks, 40, window, block_rows=sessions.size)
+    # by hand: every pair of positions of a session (within the window), both ways
+    expected = np.zeros((40, 40))
+    for s in range(300):
+        played = tracks[sessions == s]
+        for i in range(len(played)):
+            for j in range(i + 1, len(played)):
+                if played[i] != played[j] and (window is None or j - i <= window):
+                    expected[played[i], played[j]] += 1
+                    expected[played[j], played[i]] += 1
+    np.testing.assert_array_equal(whole.toarray(), expected)
+    for block_rows in (1, 7, 1000):  # smaller than a session, a few sessions, many
+        blocked = co._cooccurrence(sessions, tracks, 40, window, block_rows=block_rows)
+        assert blocked.has_canonical_format
+        np.testing.assert_array_equal(blocked.indptr, whole.indptr)
+        np.testing.assert_array_equal(blocked.indices, whole.indices)
+        np.testing.assert_array_equal(blocked.data, whole.data)
+
+
 def test_cooccurrence_rejects_interleaved_sessions():
     with pytest.raises(ValueError, match="contiguous"):
         from_cooccurrence(np.array([0, 1, 0]), np.array([0, 1, 2]), 3)

@@ -126,14 +126,38 @@ def _check_log(
     return s, t
 
 
+PAIR_BLOCK_ROWS = 250_000
+"""Log rows whose position pairs `_cooccurrence` counts at a time (whole sessions per block):
+the pairs of a block take about 48 bytes times rows times the session span, so blocks bound
+the memory while the counts, summed exactly, stay the same."""
+
+
 def _cooccurrence(
-    session: np.ndarray, track: np.ndarray, n_tracks: int, window: int | None
+    session: np.ndarray, track: np.ndarray, n_tracks: int, window: int | None,
+    block_rows: int = PAIR_BLOCK_ROWS,
 ) -> sp.csr_matrix:
-    """Symmetric co-occurrence counts [n_tracks, n_tracks] over pairs of positions, no diagonal."""
+    """Symmetric co-occurrence counts [n_tracks, n_tracks] over pairs of positions, no diagonal.
+
+    The pairs are counted in blocks of about `block_rows` rows that never split a session.
+    """
+    counts = sp.csr_matrix((n_tracks, n_tracks), dtype=np.float64)
     if session.size == 0:
-        return sp.csr_matrix((n_tracks, n_tracks), dtype=np.float64)
-    _, lengths = np.unique(session, return_counts=True)
-    reach = int(lengths.max()) - 1 if window is None else min(window, int(lengths.max()) - 1)
+        return counts
+    bounds = np.r_[np.flatnonzero(np.r_[True, session[1:] != session[:-1]]), session.size]
+    reach = int(np.diff(bounds).max()) - 1
+    reach = reach if window is None else min(window, reach)
+    # block edges: the first session bound at or after each multiple of block_rows
+    edges = np.unique(bounds[np.searchsorted(bounds, np.r_[np.arange(0, session.size,
+                                                                      block_rows), session.size])])
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        counts = counts + _block_counts(session[lo:hi], track[lo:hi], n_tracks, reach)
+    counts.sum_duplicates()
+    return counts
+
+
+def _block_counts(session: np.ndarray, track: np.ndarray, n_tracks: int,
+                  reach: int) -> sp.csr_matrix:
+    """`_cooccurrence` of whole sessions, pairs at most `reach` positions apart."""
     left, right = [], []
     for d in range(1, reach + 1):
         same = session[:-d] == session[d:]  # contiguous sessions: equal ends means same session
