@@ -149,7 +149,7 @@ def _cooccurrence(
     # block edges: the first session bound at or after each multiple of block_rows
     edges = np.unique(bounds[np.searchsorted(bounds, np.r_[np.arange(0, session.size,
                                                                       block_rows), session.size])])
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         counts = counts + _block_counts(session[lo:hi], track[lo:hi], n_tracks, reach)
     counts.sum_duplicates()
     return counts
