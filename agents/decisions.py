@@ -7,6 +7,9 @@ and B) are asked about the same held-out users, with A's catalog:
 | figure | what it says |
 |---|---|
 | rank_agreement | mean over states of the Spearman correlation of A's and B's P(listened) |
+| rank_agreement_top{N} | the same over the N most-played recommendable tracks |
+| rank_agreement_static | the same for the two worlds' one ranking for everyone (mean over states) |
+| rank_agreement_within_state | the same for what each state adds to that ranking |
 | greedy_a_in_b | listened rate in world B of greedy-by-A (the myopic best under A) |
 | most_popular_in_b | the same for most-popular: what greedy-by-A must beat |
 | greedy_b_in_b | greedy-by-B in B: the judge's own optimum, for scale |
@@ -19,6 +22,8 @@ tracks for the same user? The `top{N}` ladder says how far the data support A's 
 a track heard a few times has a noisy fitted effect, and the myopic best over many such tracks
 picks the noise (the optimizer's curse). Where greedy-by-A beats most-popular in B among the N
 best-heard tracks but not among more, N is about how many tracks the data rank reliably.
+The static and within-state parts split the agreement: whether the worlds share one ranking
+for everyone (popular tracks, mostly), and whether they share what they change per user.
 The pessimistic row asks the same with a lower confidence bound instead of a shortlist:
 greedy-by-A that distrusts tracks heard a few times (`GreedyModelAgent(pessimism=...)`, what
 the env's `support_penalty` teaches a learning agent).
@@ -33,7 +38,7 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from agents.baselines import LCB_PESSIMISM, GreedyModelAgent, MostPopularAgent
+from agents.baselines import LCB_PESSIMISM, GreedyModelAgent, MostPopularAgent, popularity
 from agents.evaluation import evaluate
 from agents.track_agent import TrackAgent
 from musicgym.datasets import load_dataset
@@ -75,7 +80,7 @@ def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0,
                                                               sessions="test", ensemble=1)))
     world_a = load_bundle(replace(config, world="A", catalog="A", sessions="train",
                                   ensemble=ensemble)).world
-    return _agreement(vec, world_a, states, seed)
+    return _agreement(vec, world_a, states, seed)["rank_agreement"]
 
 
 def state_probs(vec: MusicRecVectorEnv, worlds: list[World | None], states: int,
@@ -97,11 +102,34 @@ def state_probs(vec: MusicRecVectorEnv, worlds: list[World | None], states: int,
                for world in worlds]
 
 
-def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int, seed: int) -> float:
-    """`rank_agreement` with world B's test env `vec` and world A given."""
-    values = [spearman_rows(p_a, p_b)
-              for p_b, p_a in state_probs(vec, [None, world_a], states, seed)]
-    return float(np.concatenate(values).mean())
+def agreement_figures(p_a: np.ndarray, p_b: np.ndarray, most_played: np.ndarray,
+                      ladder: tuple[int, ...] = SUPPORT_LADDER) -> dict[str, float]:
+    """The rank agreements of two worlds' P(listened) [states, tracks], whole and in parts.
+
+    `rank_agreement`: Spearman over all tracks, per state, averaged; `rank_agreement_top{N}`:
+    the same over the N most played (`most_played`: track positions, most played first; N in
+    `ladder` below the number of tracks); `rank_agreement_static`: Spearman of the tracks' mean
+    P(listened) over the states, one ranking each; `rank_agreement_within_state`: per state,
+    averaged, of P(listened) less that mean, the part that depends on the user.
+    """
+    out = {"rank_agreement": float(spearman_rows(p_a, p_b).mean())}
+    for n in ladder:
+        if n < p_a.shape[1]:
+            cols = most_played[:n]
+            out[f"rank_agreement_top{n}"] = float(spearman_rows(p_a[:, cols], p_b[:, cols]).mean())
+    mean_a, mean_b = p_a.mean(axis=0), p_b.mean(axis=0)
+    out["rank_agreement_static"] = float(spearman_rows(mean_a[None], mean_b[None])[0])
+    out["rank_agreement_within_state"] = float(spearman_rows(p_a - mean_a, p_b - mean_b).mean())
+    return out
+
+
+def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int,
+               seed: int) -> dict[str, float]:
+    """`agreement_figures` of world A and world B (the env's own) over the env's test states."""
+    blocks = list(state_probs(vec, [None, world_a], states, seed))
+    p_b = np.concatenate([b for b, _ in blocks])
+    p_a = np.concatenate([a for _, a in blocks])
+    return agreement_figures(p_a, p_b, np.argsort(-popularity(vec), kind="stable"))
 
 
 def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: int = 256,
@@ -124,7 +152,7 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
             agents[f"greedy_a_in_b_top{n}"] = GreedyModelAgent(
                 world=world_a, full_catalog_limit=0, n_popular=n, n_knn=0)
     # the judge's env and world A serve the agreement too (as rank_agreement's own for 64+ states)
-    out = {"rank_agreement": _agreement(vec, world_a, states, seed)}
+    out = _agreement(vec, world_a, states, seed)
     for name, agent in agents.items():
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
     if synthetic_root(load_dataset(data)) is not None:

@@ -39,6 +39,10 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert report["meta"]["test_sessions"] == "test split of --train"
     decisions = report["decisions"]  # worlds A and B, fitted on disjoint halves
     assert -1.0 < decisions["rank_agreement"] < 1.0
+    parts = ("rank_agreement_top25", "rank_agreement_static", "rank_agreement_within_state")
+    assert all(-1.0 < decisions[k] < 1.0 for k in parts)
+    assert (f"of the one ranking for everyone {decisions['rank_agreement_static']:.3f}"
+            in printed)
     # the judge's own optimum beats popularity in its own world
     assert decisions["greedy_b_in_b"] > decisions["most_popular_in_b"] + 0.05
     assert decisions["greedy_a_minus_most_popular"] == pytest.approx(

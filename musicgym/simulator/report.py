@@ -40,7 +40,10 @@ SYNTHETIC_NOTE = (
 DECISIONS_NOTE = (
     "A user model is useful for learning what to recommend only if its preferences between "
     "tracks hold for users it never saw. rank_agreement is the mean over held-out states of the "
-    "Spearman correlation of worlds A's and B's P(listened) over the recommendable tracks; "
+    "Spearman correlation of worlds A's and B's P(listened) over the recommendable tracks "
+    "(rank_agreement_topN: over the N most-played tracks; rank_agreement_static: of the mean over "
+    "states, one ranking for everyone; rank_agreement_within_state: of what each state adds to "
+    "it); "
     "greedy_a_in_b is the listened rate in world B of the myopic best under A, most_popular_in_b "
     "what it must beat, greedy_b_in_b the judge's own optimum. greedy_a_in_b_topN is greedy-by-A "
     "choosing only among the N most-played tracks: how many tracks the data rank reliably; "
