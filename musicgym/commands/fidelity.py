@@ -207,17 +207,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _decisions_line(decisions: dict[str, float]) -> str:
     """The decision-fidelity figures as one printed line."""
-    line = (f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f}; "
+    top = ", ".join(f"N={k.removeprefix('rank_agreement_top')} {v:.3f}"
+                    for k, v in decisions.items() if k.startswith("rank_agreement_top"))
+    parts = ([f"among the N most-played tracks: {top}"] if top else []) + [
+        f"of the one ranking for everyone {decisions['rank_agreement_static']:.3f}",
+        f"of what each state adds {decisions['rank_agreement_within_state']:.3f}"]
+    line = (f"decisions: rank agreement of worlds A and B {decisions['rank_agreement']:.3f} "
+            f"({'; '.join(parts)}); "
             f"judged in B: greedy-by-A {decisions['greedy_a_in_b']:.3f}, most-popular "
             f"{decisions['most_popular_in_b']:.3f}, greedy-by-B "
             f"{decisions['greedy_b_in_b']:.3f}, pessimistic greedy-by-A "
             f"{decisions['greedy_a_pessimistic_in_b']:.3f}")
-    agreements = [(k.removeprefix("rank_agreement_top"), v) for k, v in decisions.items()
-                  if k.startswith("rank_agreement_top")]
-    line += ("; rank agreement among the N most-played tracks: "
-             + ", ".join(f"N={n} {v:.3f}" for n, v in agreements)
-             + f", of the one ranking for everyone {decisions['rank_agreement_static']:.3f}, "
-             f"of what each state adds {decisions['rank_agreement_within_state']:.3f}")
     ladder = [(k.removeprefix("greedy_a_in_b_top"), v) for k, v in decisions.items()
               if k.startswith("greedy_a_in_b_top")]
     if ladder:
