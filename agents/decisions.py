@@ -33,7 +33,7 @@ share their biases); the generator's users then judge greedy-by-A too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -102,34 +102,49 @@ def state_probs(vec: MusicRecVectorEnv, worlds: list[World | None], states: int,
                for world in worlds]
 
 
-def agreement_figures(p_a: np.ndarray, p_b: np.ndarray, most_played: np.ndarray,
+Blocks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
+"""A function that yields the same blocks of (A's, B's) P(listened) [states, tracks] each time."""
+
+
+def agreement_figures(blocks: Blocks, most_played: np.ndarray,
                       ladder: tuple[int, ...] = SUPPORT_LADDER) -> dict[str, float]:
-    """The rank agreements of two worlds' P(listened) [states, tracks], whole and in parts.
+    """The rank agreements of two worlds' P(listened), whole and in parts.
 
     `rank_agreement`: Spearman over all tracks, per state, averaged; `rank_agreement_top{N}`:
     the same over the N most played (`most_played`: track positions, most played first; N in
     `ladder` below the number of tracks); `rank_agreement_static`: Spearman of the tracks' mean
     P(listened) over the states, one ranking each; `rank_agreement_within_state`: per state,
     averaged, of P(listened) less that mean, the part that depends on the user.
+
+    `blocks` is read twice (the means first), so memory holds one block, not every state.
     """
-    out = {"rank_agreement": float(spearman_rows(p_a, p_b).mean())}
-    for n in ladder:
-        if n < p_a.shape[1]:
-            cols = most_played[:n]
-            out[f"rank_agreement_top{n}"] = float(spearman_rows(p_a[:, cols], p_b[:, cols]).mean())
-    mean_a, mean_b = p_a.mean(axis=0), p_b.mean(axis=0)
+    per_state: dict[str, list[np.ndarray]] = {"rank_agreement": []}
+    sum_a = sum_b = 0.0
+    for p_a, p_b in blocks():
+        per_state["rank_agreement"].append(spearman_rows(p_a, p_b))
+        for n in ladder:
+            if n < p_a.shape[1]:
+                cols = most_played[:n]
+                per_state.setdefault(f"rank_agreement_top{n}", []).append(
+                    spearman_rows(p_a[:, cols], p_b[:, cols]))
+        sum_a, sum_b = sum_a + p_a.sum(axis=0), sum_b + p_b.sum(axis=0)
+    out = {k: float(np.concatenate(v).mean()) for k, v in per_state.items()}
+    states = sum(len(v) for v in per_state["rank_agreement"])
+    mean_a, mean_b = sum_a / states, sum_b / states
     out["rank_agreement_static"] = float(spearman_rows(mean_a[None], mean_b[None])[0])
-    out["rank_agreement_within_state"] = float(spearman_rows(p_a - mean_a, p_b - mean_b).mean())
+    within = [spearman_rows(p_a - mean_a, p_b - mean_b) for p_a, p_b in blocks()]
+    out["rank_agreement_within_state"] = float(np.concatenate(within).mean())
     return out
 
 
 def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int,
                seed: int) -> dict[str, float]:
     """`agreement_figures` of world A and world B (the env's own) over the env's test states."""
-    blocks = list(state_probs(vec, [None, world_a], states, seed))
-    p_b = np.concatenate([b for b, _ in blocks])
-    p_a = np.concatenate([a for _, a in blocks])
-    return agreement_figures(p_a, p_b, np.argsort(-popularity(vec), kind="stable"))
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for p_b, p_a in state_probs(vec, [None, world_a], states, seed):
+            yield p_a, p_b
+
+    return agreement_figures(blocks, np.argsort(-popularity(vec), kind="stable"))
 
 
 def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: int = 256,
