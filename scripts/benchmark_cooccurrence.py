@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from musicgym.artifacts import write_json
-from musicgym.embeddings.cooccurrence import PAIR_BLOCK_ROWS, _cooccurrence
+from musicgym.embeddings.cooccurrence import PAIR_BLOCK_ROWS, cooccurrence_counts
 
 
 def draw_log(rows: int, tracks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +40,7 @@ def measure(session: np.ndarray, track: np.ndarray, tracks: int, window: int | N
     """The counts, the seconds they took and the peak traced GiB while counting."""
     tracemalloc.start()
     started = time.perf_counter()
-    counts = _cooccurrence(session, track, tracks, window, block_rows=block_rows)
+    counts = cooccurrence_counts(session, track, tracks, window, block_rows=block_rows)
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1] / 2**30
     tracemalloc.stop()

@@ -246,7 +246,7 @@ def test_cooccurrence_counts_in_blocks_of_whole_sessions_equal_one_pass(window):
     lengths = rng.integers(1, 21, 300)
     sessions = np.repeat(np.arange(300), lengths)
     tracks = rng.integers(0, 40, sessions.size)
-    whole = co._cooccurrence(sessions, tracks, 40, window, block_rows=sessions.size)
+    whole = co.cooccurrence_counts(sessions, tracks, 40, window, block_rows=sessions.size)
     # by hand: every pair of positions of a session (within the window), both ways
     expected = np.zeros((40, 40))
     for s in range(300):
@@ -258,7 +258,7 @@ def test_cooccurrence_counts_in_blocks_of_whole_sessions_equal_one_pass(window):
                     expected[played[j], played[i]] += 1
     np.testing.assert_array_equal(whole.toarray(), expected)
     for block_rows in (1, 7, 1000):  # smaller than a session, a few sessions, many
-        blocked = co._cooccurrence(sessions, tracks, 40, window, block_rows=block_rows)
+        blocked = co.cooccurrence_counts(sessions, tracks, 40, window, block_rows=block_rows)
         assert blocked.has_canonical_format
         np.testing.assert_array_equal(blocked.indptr, whole.indptr)
         np.testing.assert_array_equal(blocked.indices, whole.indices)

@@ -78,7 +78,7 @@ def from_cooccurrence(
     ids = np.arange(n_tracks).astype(str) if track_ids is None else np.asarray(track_ids, str)
     if ids.size != n_tracks:
         raise ValueError(f"track_ids has {ids.size} ids for n_tracks={n_tracks}")
-    counts = _cooccurrence(session_index, track_index, n_tracks, window)
+    counts = cooccurrence_counts(session_index, track_index, n_tracks, window)
     plays = np.bincount(track_index, minlength=n_tracks)
     vocab = np.flatnonzero(plays >= min_count)
     ppmi = _ppmi(counts[vocab][:, vocab], cds_alpha)
@@ -127,12 +127,12 @@ def _check_log(
 
 
 PAIR_BLOCK_ROWS = 250_000
-"""Log rows whose position pairs `_cooccurrence` counts at a time (whole sessions per block):
-the pairs of a block take about 48 bytes times rows times the session span, so blocks bound
-the memory while the counts, summed exactly, stay the same."""
+"""Log rows whose position pairs `cooccurrence_counts` counts at a time (whole sessions per
+block): a block's pair arrays grow with its rows times the session span, so blocks bound the
+memory while the counts, summed exactly, stay the same (scripts/benchmark_cooccurrence.py)."""
 
 
-def _cooccurrence(
+def cooccurrence_counts(
     session: np.ndarray, track: np.ndarray, n_tracks: int, window: int | None,
     block_rows: int = PAIR_BLOCK_ROWS,
 ) -> sp.csr_matrix:
@@ -151,13 +151,12 @@ def _cooccurrence(
                                                                       block_rows), session.size])])
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         counts = counts + _block_counts(session[lo:hi], track[lo:hi], n_tracks, reach)
-    counts.sum_duplicates()
     return counts
 
 
 def _block_counts(session: np.ndarray, track: np.ndarray, n_tracks: int,
                   reach: int) -> sp.csr_matrix:
-    """`_cooccurrence` of whole sessions, pairs at most `reach` positions apart."""
+    """`cooccurrence_counts` of whole sessions, pairs at most `reach` positions apart."""
     left, right = [], []
     for d in range(1, reach + 1):
         same = session[:-d] == session[d:]  # contiguous sessions: equal ends means same session
