@@ -148,16 +148,18 @@ def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int,
 
 
 def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: int = 256,
-                      ensemble: int = 1) -> dict[str, float]:
+                      ensemble: int = 1, resample: str | None = None) -> dict[str, float]:
     """The figures of the module docstring for a dataset (None: the synthetic default set).
 
     `ensemble`: world A pools that many fits (their mean P(listened)), as the world an agent
-    trains in does; world B, the judge, is one fit, as the benchmark's held-out world.
+    trains in does, each reading the sessions `resample` says (`EnvConfig.ensemble_resample`;
+    None: its default); world B, the judge, is one fit, as the benchmark's held-out world.
     """
     config = EnvConfig(data=data)
     judged = replace(config, world="B", catalog="A", sessions="test")
     vec = MusicRecVectorEnv(64, **asdict(judged))
-    world_a = load_bundle(replace(judged, world="A", sessions="train", ensemble=ensemble)).world
+    world_a = load_bundle(replace(judged, world="A", sessions="train", ensemble=ensemble,
+                                  ensemble_resample=resample or config.ensemble_resample)).world
     agents: dict[str, TrackAgent] = {
         "greedy_a_in_b": GreedyModelAgent(world=world_a),
         "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}

@@ -227,6 +227,33 @@ def test_cli_train_says_what_it_does_and_where_everything_is(
     assert len(capsys.readouterr().out.split()) == 10
 
 
+def test_prepare_fits_every_judging_world_with_the_progress_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--no-progress` reaches the fits: the training and judging worlds are fitted up front."""
+    import musicgym.simulator.fitting as fitting
+    from musicgym.commands.train import _prepare
+    from musicgym.envs.bundle import world_members
+
+    asked = []
+    real = fitting.load_or_fit
+
+    def spy(dataset, config=None, progress=True, **options):
+        asked.append((config, progress))
+        return real(dataset, config, progress=progress, **options)
+
+    monkeypatch.setattr(fitting, "load_or_fit", spy)
+    config = EnvConfig(world="A", ensemble=1, uncertainty_penalty=0.0)
+    for progress in (False, True):
+        asked.clear()
+        _prepare(config, progress)
+        # world A's member, then world B's (the judge); the truth world is not a fit
+        expected = world_members(config) + world_members(EnvConfig(world="B", ensemble=1))
+        assert asked == [(member, progress) for member in expected]
+    asked.clear()
+    _prepare(EnvConfig(world="all", ensemble=1, uncertainty_penalty=0.0), False)
+    assert [c for c, _ in asked] == world_members(EnvConfig(world="all", ensemble=1))
+
+
 @pytest.mark.slow
 def test_ddpg_learns_to_beat_random(tmp_path: Path) -> None:
     """On the synthetic default set, some tracks suit users far better: DDPG must find them."""

@@ -129,9 +129,34 @@ def test_fold_members_read_disjoint_folds_of_their_world() -> None:
     assert member_sessions(dataset, member_configs("A")[0]) is None
     assert "folds" not in _key_fields(member_configs("A")[0])
     with pytest.raises(ValueError, match="resample"):
-        member_configs("A", 3, resample="jackknife")
+        member_configs("A", 3, resample="subsample")
     with pytest.raises(ValueError, match="fold"):
         SimulatorConfig(folds=3, fold=3)
+
+
+def test_jackknife_members_each_leave_one_fold_out() -> None:
+    dataset = load_dataset()
+    configs = member_configs("A", 3, seed=4, resample="jackknife")
+    assert [(c.folds, c.fold, c.jackknife, c.bootstrap, c.response.seed) for c in configs] == [
+        (3, 0, True, False, 4), (3, 1, True, False, 5), (3, 2, True, False, 6)]
+    labels = dataset.split_labels(world_split("A"))
+    train = labels == "train"
+    folds = [member_sessions(dataset, c) & train
+             for c in member_configs("A", 3, seed=4, resample="folds")]
+    for config, fold in zip(configs, folds, strict=True):
+        kept = member_sessions(dataset, config)
+        assert ((kept & train) == (train & ~fold)).all()  # every fold but its own
+        assert kept[labels == "validation"].all()
+    # each training session is read by all members but one
+    assert (sum((member_sessions(dataset, c) & train).astype(int) for c in configs)
+            == 2 * train).all()
+    # jackknife members have cache keys of their own; the others keep theirs
+    assert _key_fields(configs[0]) != _key_fields(member_configs("A", 3, 4, "folds")[0])
+    assert "jackknife" not in _key_fields(member_configs("A", 3, 4, "folds")[0])
+    with pytest.raises(ValueError, match="jackknife"):
+        SimulatorConfig(jackknife=True)
+    # one member is one fit on every session, whatever the resample
+    assert member_configs("A", 1, resample="jackknife") == member_configs("A")
 
 
 def test_an_ensemble_of_folds_fits_each_member_on_its_own_fold() -> None:

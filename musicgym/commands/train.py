@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from musicgym.envs.config import DECODINGS
+from musicgym.envs.config import DECODINGS, RESAMPLES
 
 
 def _number(kind: type, least: float, what: str) -> Callable[[str], Any]:
@@ -69,10 +69,9 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", type=positive_int, default=3,
                         help="user models in the training world, fitted on bootstrap "
                              "resamples; each episode's user is one of them (1: one fit)")
-    parser.add_argument("--ensemble-resample", choices=("bootstrap", "folds"),
-                        default="bootstrap",
-                        help="members fit bootstrap resamples of the world's sessions, or "
-                             "disjoint folds of them")
+    parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
+                        help="members fit bootstrap resamples of the world's sessions, "
+                             "disjoint folds of them, or (jackknife) every fold but one")
     parser.add_argument("--history-match", action="store_true",
                         help="fit the worlds' user models with explicit taste-match inputs "
                              "(each track against the session's listened and skipped tracks); "
@@ -242,16 +241,34 @@ def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Name
     return resolved
 
 
-def _prepare(env_config: Any) -> None:
-    """Make the training world ready (after `_load_data`), one line per stage, with times."""
+def _prepare(env_config: Any, progress: bool = True) -> None:
+    """Make the training world and the worlds that judge ready (after `_load_data`), with times.
+
+    Every fitted world's members are fitted here on first use (`progress`: their epochs on a
+    bar; `--no-progress` hides it), so that the envs built later, by training and by the
+    judging of `agents.benchmark`, load them from the cache and print nothing.
+    """
     from dataclasses import replace
 
     from musicgym.data.cache import cache_dir
-    from musicgym.envs.bundle import load_bundle
+    from musicgym.datasets import load_dataset
+    from musicgym.envs.bundle import load_bundle, world_members
+    from musicgym.envs.judging import judging_configs
+    from musicgym.simulator.fitting import load_or_fit
 
     members = f", an ensemble of {env_config.ensemble}" if env_config.ensemble > 1 else ""
-    with _stage(f"simulator: world {env_config.world}{members}, its catalog and sessions: "
-                f"fitted on first use, then loaded from {cache_dir()}"):
+    judges = judging_configs(env_config, truth=False)
+    others = sorted({c.world for c in judges.values()} - {env_config.world})
+    judged = f" and the judging world {', '.join(others)}" if others else ""
+    with _stage(f"simulator: world {env_config.world}{members}{judged}, the catalog and "
+                f"sessions: fitted on first use, then loaded from {cache_dir()}"):
+        dataset = load_dataset(env_config.data)
+        fits: list[Any] = []  # the train world's members, then the judges' new ones
+        for config in (env_config, *judges.values()):
+            if config.world != "truth":
+                fits += [m for m in world_members(config) if m not in fits]
+        for member in fits:
+            load_or_fit(dataset, member, progress=progress)
         load_bundle(replace(env_config, sessions="train"))
         load_bundle(replace(env_config, sessions="validation"))
 
@@ -267,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     _use_device(args)
     args = _with_data_defaults(args, _load_data(args.data))
     train_config, env_config = _configs(args, args.seed, args.runs_dir)
-    _prepare(env_config)
+    _prepare(env_config, not args.no_progress)
     model, folder = train(train_config, env_config)
     print(f"saved the run in {folder}; judging it on held-out test sessions ...", flush=True)
     per_seed: dict[str, dict[str, list]] = {}
@@ -433,9 +450,10 @@ def _seed_results(args: argparse.Namespace) -> list[dict]:
         # process builds share them): with other BLAS thread counts DDPG learned another
         # policy, and one thread judged 7x faster on a busy machine
         with job_threads():
-            _prepare(_configs(args, 0, args.out / "runs")[1])
+            _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress)
             return [benchmark_seed(args, seed) for seed in range(args.seeds)]
-    _prepare(_configs(args, 0, args.out / "runs")[1])  # the jobs load what it fits
+    # the jobs load what it fits
+    _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress)
     from agents.distributed import run_on_ray
     from agents.trainers import seed_trainers
 

@@ -35,7 +35,7 @@ WORLDS = ("all", "A", "B", "truth")
 """Who judges: user models fitted on all training sessions, on half A or half B of them, or
 (synthetic data only) the generator's own users."""
 HALVES = ("all", "A", "B")
-RESAMPLES = ("bootstrap", "folds")
+RESAMPLES = ("bootstrap", "folds", "jackknife")
 SPLITS = ("train", "validation", "test")
 _warned: set[str] = set()
 
@@ -242,10 +242,11 @@ class EnvConfig:
     """User models fitted on bootstrap resamples of the world's sessions (seeds simulator_seed,
     simulator_seed + 1, ...); each episode's user is one of them, drawn by the episode's
     generator. 1: one fit on all of the world's sessions."""
-    ensemble_resample: Literal["bootstrap", "folds"] = "bootstrap"
-    """How the members read the world's sessions: "bootstrap" resamples, or "folds": disjoint
+    ensemble_resample: Literal["bootstrap", "folds", "jackknife"] = "bootstrap"
+    """How the members read the world's sessions: "bootstrap" resamples; "folds": disjoint
     folds (member k fits fold k of `ensemble`), whose disagreement is that of user models fitted
-    on other sessions."""
+    on other sessions; or "jackknife": member k fits every fold but k. Fold and jackknife
+    members learn their own track vectors."""
     history_match: bool = False
     """Fit the world's user models with explicit taste-match inputs (`ResponseConfig
     .history_match`): each candidate's vector dotted with the mean vector of the session's

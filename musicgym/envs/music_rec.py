@@ -200,7 +200,7 @@ class MusicRecEnv(gym.Env[np.ndarray, np.ndarray]):
     | world | "all" | who responds: fitted on all training sessions, half "A" or "B", "truth" |
     | catalog | None | training sessions of the agent's catalog ("all", "A", "B"; None: world's) |
     | ensemble | 1 | user models fitted on bootstrap resamples (at least 1); a user is one |
-    | ensemble_resample | "bootstrap" | or "folds": members fit disjoint folds of the world |
+    | ensemble_resample | "bootstrap" | or "folds" (disjoint), "jackknife" (all folds but one) |
     | history_match | False | fit the world with explicit taste-match inputs (listened/skipped) |
     | uncertainty_penalty | 0.0 | reward minus this (finite, at least 0) times the disagreement |
     | concentration_penalty | 0.0 | reward minus this (at least 0) times the concentration |

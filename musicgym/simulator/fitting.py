@@ -74,6 +74,9 @@ class SimulatorConfig:
     `splits.train_fold`): one member of an ensemble of folds. Every member has a row for every
     track of the data, so the members share their rows."""
     fold: int = 0
+    jackknife: bool = False
+    """Fit every fold but `fold` instead (a delete-one-group jackknife replicate): one member
+    of a jackknife ensemble."""
 
     def __post_init__(self) -> None:
         if self.embedding_dim < 1:
@@ -87,6 +90,9 @@ class SimulatorConfig:
             raise ValueError(f"fold ({self.fold}) must be in [0, folds ({self.folds}))")
         if self.folds > 1 and self.bootstrap:
             raise ValueError("a member fits a bootstrap resample or a fold, not both")
+        if self.jackknife and self.folds < 2:
+            raise ValueError(f"a jackknife member leaves one of at least 2 folds out; folds is "
+                             f"{self.folds}")
 
     def to_dict(self) -> dict:
         """The config as JSON-ready values (the response's as `ResponseConfig.to_dict`)."""
@@ -145,7 +151,8 @@ class FittedSimulator:
                                      response=ResponseConfig(**raw["response"]),
                                      split=SplitSpec(**raw["split"]),
                                      bootstrap=raw.get("bootstrap", False),
-                                     folds=raw.get("folds", 1), fold=raw.get("fold", 0))
+                                     folds=raw.get("folds", 1), fold=raw.get("fold", 0),
+                                     jackknife=raw.get("jackknife", False))
             checksum = payload["data_checksum"]
         except (KeyError, TypeError, ValueError) as err:
             raise unreadable(manifest, err, FIX, "holds no valid simulator config") from None
@@ -214,15 +221,16 @@ def pack_splits(dataset: PreparedDataset, spec: SplitSpec, names: tuple[str, ...
 def member_sessions(dataset: PreparedDataset, config: SimulatorConfig) -> np.ndarray | None:
     """Which sessions (bool per session_idx) a member packs: None for all, else its fold's.
 
-    A fold's member learns its track vectors from its own fold too: members that shared the
-    world's vectors agreed on that world's quirks and so overstated what transfers (NOTES.md).
-    Sessions outside the training split (validation) are kept.
+    A jackknife member packs every other fold's. A fold's member learns its track vectors from
+    its own sessions too: members that shared the world's vectors agreed on that world's quirks
+    and so overstated what transfers (NOTES.md). Sessions outside the training split
+    (validation) are kept.
     """
     if config.folds == 1:
         return None
     training = dataset.split_labels(config.split) == "train"
     fold = train_fold(dataset.sessions["hash_unit"].to_numpy(), config.split, config.folds)
-    return ~training | (fold == config.fold)
+    return ~training | ((fold == config.fold) != config.jackknife)
 
 
 def _rows_frame(packed: PackedSessions) -> pd.DataFrame:
@@ -232,7 +240,8 @@ def _rows_frame(packed: PackedSessions) -> pd.DataFrame:
                          "track_idx": packed.tracks[packed.mask]})
 
 
-LATER_OPTIONS = {"bootstrap": False, "folds": 1, "fold": 0, "response.track_weight_decay": 0.0,
+LATER_OPTIONS = {"bootstrap": False, "folds": 1, "fold": 0, "jackknife": False,
+                 "response.track_weight_decay": 0.0,
                  "response.embedding_shrink": 0.0}
 """Options added after response format 6, left out of the cache key at their defaults so that
 the fits made before them keep their keys (they are the same fits)."""
@@ -312,5 +321,6 @@ def _describe(config: SimulatorConfig) -> str:
     sessions = "all training sessions" if half is None else f"training half {'AB'[half]}"
     bootstrap = ", bootstrap resample" if config.bootstrap else ""
     if config.folds > 1:
-        bootstrap = f", fold {config.fold + 1} of {config.folds}"
+        but = "every fold but " if config.jackknife else "fold "
+        bootstrap = f", {but}{config.fold + 1} of {config.folds}"
     return f"{sessions}, seed {config.response.seed}{bootstrap}"

@@ -26,7 +26,7 @@ def world_split(name: str) -> SplitSpec:
     return SplitSpec(train_half=HALVES[name])
 
 
-RESAMPLES = ("bootstrap", "folds")
+RESAMPLES = ("bootstrap", "folds", "jackknife")
 """How the members of an ensemble read the world's sessions."""
 
 
@@ -37,17 +37,21 @@ def member_configs(name: str, ensemble: int = 1, seed: int = 0,
 
     "bootstrap" members fit bootstrap resamples of the world's sessions; "folds" members fit
     disjoint folds of them, so their disagreement is that of user models fitted on other
-    sessions, as the held-out world is. `history_match`: `ResponseConfig.history_match`.
+    sessions, as the held-out world is; "jackknife" member k fits every fold but k. Fold and
+    jackknife members learn their own track vectors. `history_match`:
+    `ResponseConfig.history_match`.
     """
     if ensemble < 1:
         raise ValueError(f"ensemble ({ensemble}) must be at least 1")
     if resample not in RESAMPLES:
         raise ValueError(f"resample ({resample!r}) must be one of {RESAMPLES}")
-    folds = ensemble if resample == "folds" else 1
+    folds = ensemble if resample != "bootstrap" else 1
     return [SimulatorConfig(response=ResponseConfig(seed=seed + k, history_match=history_match),
                             split=world_split(name),
                             bootstrap=ensemble > 1 and folds == 1, folds=folds,
-                            fold=k if folds > 1 else 0) for k in range(ensemble)]
+                            fold=k if folds > 1 else 0,
+                            jackknife=folds > 1 and resample == "jackknife")
+            for k in range(ensemble)]
 
 
 def fit_members(dataset: PreparedDataset, name: str, ensemble: int = 1, seed: int = 0,
