@@ -37,6 +37,7 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
     assert synthetic["oracle_auc"] > synthetic["bayes_auc"] > 0.65
     assert synthetic["correlation"] > 0.5
     assert report["meta"]["test_sessions"] == "test split of --train"
+    assert report["meta"]["ensemble_resample"] == "bootstrap"
     decisions = report["decisions"]  # worlds A and B, fitted on disjoint halves
     assert -1.0 < decisions["rank_agreement"] < 1.0
     parts = ("rank_agreement_top25", "rank_agreement_static", "rank_agreement_within_state")
@@ -105,3 +106,23 @@ def test_fidelity_refuses_a_file_as_out(tmp_path: Path,
     assert main(["fidelity", "--out", str(report)]) == 2
     assert f"--out ({report}) is a file; name a folder" in capsys.readouterr().err
     assert report.read_text() == "mine"
+
+
+def test_fidelity_decision_worlds_read_the_resample_asked(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    import agents.decisions
+    from musicgym.commands import fidelity
+
+    asked = {}
+    monkeypatch.setattr(agents.decisions, "decision_fidelity",
+                        lambda data, **options: asked.update(options) or {})
+    parser = argparse.ArgumentParser()
+    fidelity.add_arguments(parser)
+    args = parser.parse_args(["--out", "r", "--ensemble-resample", "jackknife"])
+    fidelity._decisions(args)
+    assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "jackknife"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "r", "--ensemble-resample", "subsample"])
+    assert "invalid choice: 'subsample'" in capsys.readouterr().err

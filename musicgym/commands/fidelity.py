@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.validation import MSSDValidationError
+from musicgym.envs.config import RESAMPLES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "them, rollout replicate r uses member r mod K; each member's "
                              "teacher-forced figures are reported too; in the decision section "
                              "world A pools K fits, judged by one fit of B as in the benchmark")
+    parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
+                        help="in the decision section, how world A's K fits read its sessions: "
+                             "bootstrap resamples, disjoint folds, or (jackknife) every fold "
+                             "but one")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
@@ -160,7 +165,8 @@ def _decisions(args: argparse.Namespace) -> dict[str, float]:
     """Decision fidelity of the training data's worlds A and B (`agents.decisions`)."""
     from agents.decisions import decision_fidelity
 
-    return decision_fidelity(args.train, rounds=1, seed=args.seed, ensemble=args.ensemble)
+    return decision_fidelity(args.train, rounds=1, seed=args.seed, ensemble=args.ensemble,
+                             resample=args.ensemble_resample)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {"train": str(train.path), "test": str(test.path), "test_sessions": held_out,
             "sessions": int(sessions), "rows": int(rows),
             "seconds": round(time.perf_counter() - start, 1),
+            "ensemble": args.ensemble, "ensemble_resample": args.ensemble_resample,
             "teacher_forced": result.teacher_forced}
     decisions = None if args.no_decisions or not same else _decisions(args)
     report = write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
