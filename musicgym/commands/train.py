@@ -67,8 +67,9 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                              "of the training sessions (the other half's world then judges it "
                              "as the held-out world), or on all of them (no held-out world)")
     parser.add_argument("--ensemble", type=positive_int, default=3,
-                        help="user models in the training world, fitted on bootstrap "
-                             "resamples; each episode's user is one of them (1: one fit)")
+                        help="user models in the training world, fitted as "
+                             "--ensemble-resample says; each episode's user is one of them "
+                             "(1: one fit)")
     parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
                         help="members fit bootstrap resamples of the world's sessions, "
                              "disjoint folds of them, or (jackknife) every fold but one")

@@ -239,9 +239,9 @@ class EnvConfig:
     from); None: the world's own ("all" for "truth"). Judge an agent trained in world A in
     world B with `world="B", catalog="A"`: it keeps the catalog it learned with."""
     ensemble: int = 1
-    """User models fitted on bootstrap resamples of the world's sessions (seeds simulator_seed,
-    simulator_seed + 1, ...); each episode's user is one of them, drawn by the episode's
-    generator. 1: one fit on all of the world's sessions."""
+    """User models fitted on resamples of the world's sessions (`ensemble_resample`; seeds
+    simulator_seed, simulator_seed + 1, ...); each episode's user is one of them, drawn by the
+    episode's generator. 1: one fit on all of the world's sessions."""
     ensemble_resample: Literal["bootstrap", "folds", "jackknife"] = "bootstrap"
     """How the members read the world's sessions: "bootstrap" resamples; "folds": disjoint
     folds (member k fits fold k of `ensemble`), whose disagreement is that of user models fitted
