@@ -130,7 +130,7 @@ def data_defaults(dataset: Any, algo: str = "ddpg") -> DataDefaults:
     On data made by the generator (`musicgym generate` and the default set) the track vectors
     come from features built in the users' own taste space: item-kNN is the best simple
     recommender for the true users there, and DDPG with a taste prior of 16 and "cosine"
-    decoding scored 0.457 with them against 0.352 without (5 seeds, `musicgym benchmark
+    decoding scored 0.458 with them against 0.352 without (5 seeds, `musicgym benchmark
     --seeds 5` with and without `--taste-prior 0 --decoding dot`). On logged data (the real
     sample: co-occurrence vectors, whose length carries popularity) the prior and "cosine" each
     lowered DDPG's held-out score (0.511 and 0.523 against 0.626), so both stay off. SAC has
