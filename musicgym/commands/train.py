@@ -264,12 +264,10 @@ def _prepare(env_config: Any, progress: bool = True) -> None:
     with _stage(f"simulator: world {env_config.world}{members}{judged}, the catalog and "
                 f"sessions: fitted on first use, then loaded from {cache_dir()}"):
         dataset = load_dataset(env_config.data)
-        fits: list[Any] = []  # the train world's members, then the judges' new ones
-        for config in (env_config, *judges.values()):
-            if config.world != "truth":
-                fits += [m for m in world_members(config) if m not in fits]
-        for member in fits:
-            load_or_fit(dataset, member, progress=progress)
+        # train_world (the training world's own members) comes first, then held_out_world
+        for config in judges.values():
+            for member in world_members(config) if config.world != "truth" else ():
+                load_or_fit(dataset, member, progress=progress)
         load_bundle(replace(env_config, sessions="train"))
         load_bundle(replace(env_config, sessions="validation"))
 
