@@ -42,7 +42,7 @@ from musicgym.data.cache import cache_dir
 from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle, world_members
 from musicgym.envs.config import EnvConfig
-from musicgym.envs.judging import judging_configs
+from musicgym.envs.judging import check_held_out, judging_configs
 from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator import fitting, response_model
 from musicgym.simulator.user_model import World
@@ -60,14 +60,15 @@ BASELINE_CACHE_VERSION = 2
 changes what it returns, so that older entries are not read (2: `greedy_lcb`)."""
 
 
-def evaluation_configs(env_config: EnvConfig,
-                       test_data: str | Path | None = None) -> dict[str, EnvConfig]:
+def evaluation_configs(env_config: EnvConfig, test_data: str | Path | None = None,
+                       held_out: str = "one_fit") -> dict[str, EnvConfig]:
     """The env configs of each world that judges (`musicgym.envs.judging.judging_configs`).
 
     :param env_config: the config the agent trained with (its world and catalog)
     :param test_data: a log or prepared folder whose sessions replace the test split
+    :param held_out: how the held-out world is fitted (`musicgym.envs.judging.HELD_OUT`)
     """
-    return judging_configs(env_config, test_data)
+    return judging_configs(env_config, test_data, held_out=held_out)
 
 
 def baseline_agents(train_world: World) -> dict[str, TrackAgent]:
@@ -114,7 +115,8 @@ def check_run_arguments(agents: Any, rounds: Any, seed: Any, num_envs: Any) -> N
 
 def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
                   env_config: EnvConfig, rounds: int, seed: int, num_envs: int = 64,
-                  test_data: str | Path | None = None, cache: bool = True) -> Scores:
+                  test_data: str | Path | None = None, cache: bool = True,
+                  held_out: str = "one_fit") -> Scores:
     """Metrics of the agents and every baseline in each judging world: world -> agent -> metric.
 
     :param agents: trained models, their policies or `TrackAgent`s by name, all trained with
@@ -126,8 +128,11 @@ def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
     :param num_envs: sessions replayed together (part of the draw order)
     :param test_data: a log or prepared folder whose sessions replace the test split
     :param cache: read and write the baselines' scores in the cache folder
+    :param held_out: how the held-out world is fitted: "one_fit" on the other half, or
+        "as_trained", as the training world (`musicgym.envs.judging.HELD_OUT`)
     """
     check_run_arguments(agents, rounds, seed, num_envs)
+    check_held_out(held_out)
     players = {name: agent if isinstance(agent, TrackAgent) else PolicyAgent(agent)
                for name, agent in agents.items()}
     train_config = replace(env_config, sessions="train")
@@ -135,7 +140,7 @@ def benchmark_run(agents: dict[str, BaseAlgorithm | BasePolicy | TrackAgent],
     out: Scores = {}
     # one torch thread: judging small networks on a busy machine ran 7x faster, same numbers
     with one_torch_thread():
-        for key, config in evaluation_configs(env_config, test_data).items():
+        for key, config in evaluation_configs(env_config, test_data, held_out).items():
             vec = MusicRecVectorEnv(num_envs, **asdict(config))
             out[key] = {name: evaluate(player, vec, rounds, seed)
                         for name, player in players.items()}

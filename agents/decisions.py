@@ -44,6 +44,7 @@ from agents.track_agent import TrackAgent
 from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
+from musicgym.envs.judging import check_held_out, judging_configs
 from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator.user_model import World
 from musicgym.synthetic.dataset import synthetic_root
@@ -74,7 +75,7 @@ def rank_agreement(config: EnvConfig, states: int = 256, seed: int = 0,
     """Mean Spearman correlation of worlds A and B over the recommendable tracks.
 
     The states are held-out test sessions at their start (their logged opening heard). World
-    B is one fit, as the benchmark's held-out world; world A pools `ensemble` fits.
+    B is one fit (the benchmark's default held-out world); world A pools `ensemble` fits.
     """
     vec = MusicRecVectorEnv(min(states, 64), **asdict(replace(config, world="B", catalog="A",
                                                               sessions="test", ensemble=1)))
@@ -148,18 +149,23 @@ def _agreement(vec: MusicRecVectorEnv, world_a: World, states: int,
 
 
 def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: int = 256,
-                      ensemble: int = 1, resample: str | None = None) -> dict[str, float]:
+                      ensemble: int = 1, resample: str | None = None,
+                      held_out: str = "one_fit") -> dict[str, float]:
     """The figures of the module docstring for a dataset (None: the synthetic default set).
 
     `ensemble`: world A pools that many fits (their mean P(listened)), as the world an agent
     trains in does, each reading the sessions `resample` says (`EnvConfig.ensemble_resample`;
-    None: its default); world B, the judge, is one fit, as the benchmark's held-out world.
+    None: its default). World B, the judge, is fitted as the benchmark's held-out world is
+    (`held_out`, `musicgym.envs.judging`): one fit, or ("as_trained") as world A is, on the
+    other half; its P(listened) is then the mean of its members'.
     """
+    check_held_out(held_out)
     config = EnvConfig(data=data)
-    judged = replace(config, world="B", catalog="A", sessions="test")
+    world_a = replace(config, world="A", catalog="A", sessions="train", ensemble=ensemble,
+                      ensemble_resample=resample or config.ensemble_resample)
+    judged = judging_configs(world_a, truth=False, held_out=held_out)["held_out_world"]
     vec = MusicRecVectorEnv(64, **asdict(judged))
-    world_a = load_bundle(replace(judged, world="A", sessions="train", ensemble=ensemble,
-                                  ensemble_resample=resample or config.ensemble_resample)).world
+    world_a = load_bundle(world_a).world
     agents: dict[str, TrackAgent] = {
         "greedy_a_in_b": GreedyModelAgent(world=world_a),
         "most_popular_in_b": MostPopularAgent(), "greedy_b_in_b": GreedyModelAgent()}
@@ -174,7 +180,7 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
         out[name] = evaluate(agent, vec, rounds, seed)["listened"]
     if synthetic_root(load_dataset(data)) is not None:
         # A and B can share a bias (both fitted to the same kind of logs): the true users tell
-        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth")))
+        truth = MusicRecVectorEnv(64, **asdict(replace(judged, world="truth", ensemble=1)))
         for name, agent in (("greedy_a_in_truth", GreedyModelAgent(world=world_a)),
                             ("most_popular_in_truth", MostPopularAgent())):
             out[name] = evaluate(agent, truth, rounds, seed)["listened"]

@@ -101,7 +101,7 @@ def rebuilt_policy(trained: dict[str, Any]) -> Any:
 
 
 def judge_job(trained: dict[str, Any], env: EnvConfig, world: str, rounds: int, seed: int,
-              test_data: str | Path | None) -> dict[str, float]:
+              test_data: str | Path | None, held_out: str = "one_fit") -> dict[str, float]:
     """The metrics of one trained (agent, seed) in one judging world, as `benchmark_run`'s."""
     from agents.benchmark import evaluation_configs
     from agents.evaluation import evaluate
@@ -109,18 +109,19 @@ def judge_job(trained: dict[str, Any], env: EnvConfig, world: str, rounds: int, 
     from musicgym.envs.vector import MusicRecVectorEnv
 
     with job_threads():
-        config = evaluation_configs(env, test_data)[world]
+        config = evaluation_configs(env, test_data, held_out)[world]
         vec = MusicRecVectorEnv(JUDGE_ENVS, **asdict(config))
         return evaluate(PolicyAgent(rebuilt_policy(trained)), vec, rounds, seed)
 
 
-def baselines_job(env: EnvConfig, rounds: int, seed: int,
-                  test_data: str | Path | None) -> dict[str, dict[str, dict[str, float]]]:
+def baselines_job(env: EnvConfig, rounds: int, seed: int, test_data: str | Path | None,
+                  held_out: str = "one_fit") -> dict[str, dict[str, dict[str, float]]]:
     """Every baseline's metrics in every judging world for one seed (cached as serially)."""
     from agents.benchmark import benchmark_run
 
     with job_threads():
-        return benchmark_run({}, env, rounds, seed, num_envs=JUDGE_ENVS, test_data=test_data)
+        return benchmark_run({}, env, rounds, seed, num_envs=JUDGE_ENVS, test_data=test_data,
+                             held_out=held_out)
 
 
 def _absolute(train: TrainConfig, env: EnvConfig) -> tuple[TrainConfig, EnvConfig]:
@@ -134,7 +135,8 @@ def _absolute(train: TrainConfig, env: EnvConfig) -> tuple[TrainConfig, EnvConfi
 
 def run_on_ray(jobs: list[tuple[TrainConfig, EnvConfig]], rounds: int,
                test_data: str | Path | None, address: str | None,
-               trainers: dict[str, Trainer]) -> list[dict[str, dict[str, dict[str, float]]]]:
+               trainers: dict[str, Trainer], held_out: str = "one_fit",
+               ) -> list[dict[str, dict[str, dict[str, float]]]]:
     """Run the benchmark's jobs for every (train, env) config pair (one per seed) on Ray.
 
     Uses the cluster this process is connected to, if any; else joins the one at `address`
@@ -143,6 +145,7 @@ def run_on_ray(jobs: list[tuple[TrainConfig, EnvConfig]], rounds: int,
     :param jobs: one (TrainConfig, EnvConfig) pair per seed, as the serial benchmark builds them
     :param trainers: agent name -> its `Trainer`, in the order the serial benchmark hands the
         agents to `benchmark_run` (e.g. {"ddpg": train_online})
+    :param held_out: how the held-out world is fitted, as `benchmark_run`'s
     :return: per seed, world -> agent -> metric, in `benchmark_run`'s order
     """
     from agents.benchmark import evaluation_configs
@@ -151,14 +154,14 @@ def run_on_ray(jobs: list[tuple[TrainConfig, EnvConfig]], rounds: int,
     ray = import_ray()
     jobs = [_absolute(train, env) for train, env in jobs]
     test = None if test_data is None else Path(test_data).expanduser().resolve()
-    worlds = list(evaluation_configs(jobs[0][1], test))
+    worlds = list(evaluation_configs(jobs[0][1], test, held_out))
     # the cache path (and a chosen device) reaches every worker, whichever node it runs on
     options = {"num_cpus": 1, "runtime_env": runtime_env()}
     connected = not ray.is_initialized()
     if connected:
         _connect(ray, address)
     try:
-        return _dispatch(ray, options, jobs, worlds, rounds, test, trainers)
+        return _dispatch(ray, options, jobs, worlds, rounds, test, trainers, held_out)
     finally:
         if connected:
             ray.shutdown()
@@ -183,7 +186,8 @@ def _connect(ray: Any, address: str | None) -> None:
 
 def _dispatch(ray: Any, options: dict[str, Any], jobs: list[tuple[TrainConfig, EnvConfig]],
               worlds: list[str], rounds: int, test: Path | None,
-              trainers: dict[str, Trainer]) -> list[dict[str, dict[str, dict[str, float]]]]:
+              trainers: dict[str, Trainer], held_out: str,
+              ) -> list[dict[str, dict[str, dict[str, float]]]]:
     """Submit every job, wait for all of them, and assemble the per-seed results."""
     train = ray.remote(train_job).options(**options)
     judge = ray.remote(judge_job).options(**options)
@@ -191,8 +195,8 @@ def _dispatch(ray: Any, options: dict[str, Any], jobs: list[tuple[TrainConfig, E
     # training first, the longest path; the baselines fill the CPUs it leaves free
     trained = [{name: train.remote(trainer, t, e) for name, trainer in trainers.items()}
                for t, e in jobs]
-    scored = [baselines.remote(e, rounds, t.seed, test) for t, e in jobs]
-    judged = [{name: {w: judge.remote(ref, e, w, rounds, t.seed, test) for w in worlds}
+    scored = [baselines.remote(e, rounds, t.seed, test, held_out) for t, e in jobs]
+    judged = [{name: {w: judge.remote(ref, e, w, rounds, t.seed, test, held_out) for w in worlds}
                for name, ref in seed.items()} for seed, (t, e) in zip(trained, jobs, strict=True)]
     pending = [*scored, *(r for seed in trained for r in seed.values()),
                *(r for seed in judged for refs in seed.values() for r in refs.values())]

@@ -122,7 +122,11 @@ def test_fidelity_decision_worlds_read_the_resample_asked(
     fidelity.add_arguments(parser)
     args = parser.parse_args(["--out", "r", "--ensemble-resample", "jackknife"])
     fidelity._decisions(args)
-    assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "jackknife"}
+    assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "jackknife",
+                     "held_out": "one_fit"}
+    fidelity._decisions(parser.parse_args(["--out", "r", "--held-out-world", "as_trained"]))
+    assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "bootstrap",
+                     "held_out": "as_trained"}
     with pytest.raises(SystemExit):
         parser.parse_args(["--out", "r", "--ensemble-resample", "subsample"])
     assert "invalid choice: 'subsample'" in capsys.readouterr().err

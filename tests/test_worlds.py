@@ -113,6 +113,12 @@ def test_an_agent_refuses_an_env_with_another_catalog() -> None:
         PolicyAgent(model).select(own, own.reset(seed=0)[0], np.random.default_rng())
 
 
+def test_the_env_config_offers_the_resamples_the_worlds_fit() -> None:
+    from musicgym.envs import config
+    from musicgym.simulator import worlds
+    assert config.RESAMPLES == worlds.RESAMPLES
+
+
 def test_fold_members_read_disjoint_folds_of_their_world() -> None:
     dataset = load_dataset()
     configs = member_configs("A", 3, seed=4, resample="folds")

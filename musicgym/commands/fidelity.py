@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.validation import MSSDValidationError
-from musicgym.envs.config import RESAMPLES
+from musicgym.envs.config import HELD_OUT, RESAMPLES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,11 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "challenge's predictions and the teacher-forced P(skip_2) average "
                              "them, rollout replicate r uses member r mod K; each member's "
                              "teacher-forced figures are reported too; in the decision section "
-                             "world A pools K fits, judged by one fit of B as in the benchmark")
+                             "world A pools K fits, judged in B fitted as --held-out-world "
+                             "says, as in the benchmark")
     parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
                         help="in the decision section, how world A's K fits read its sessions: "
                              "bootstrap resamples, disjoint folds, or (jackknife) every fold "
                              "but one")
+    parser.add_argument("--held-out-world", choices=HELD_OUT, default="one_fit",
+                        help="in the decision section, how world B, the judge, is fitted: one "
+                             "fit, or as_trained: as world A (K fits, resampled the same way), "
+                             "as `musicgym benchmark --held-out-world` does")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
@@ -166,7 +171,7 @@ def _decisions(args: argparse.Namespace) -> dict[str, float]:
     from agents.decisions import decision_fidelity
 
     return decision_fidelity(args.train, rounds=1, seed=args.seed, ensemble=args.ensemble,
-                             resample=args.ensemble_resample)
+                             resample=args.ensemble_resample, held_out=args.held_out_world)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             "sessions": int(sessions), "rows": int(rows),
             "seconds": round(time.perf_counter() - start, 1),
             "ensemble": args.ensemble, "ensemble_resample": args.ensemble_resample,
-            "teacher_forced": result.teacher_forced}
+            "held_out": args.held_out_world, "teacher_forced": result.teacher_forced}
     decisions = None if args.no_decisions or not same else _decisions(args)
     report = write_report(args.out, result.predictors, result.rollout, result.synthetic, meta,
                           reliability=result.reliability, decisions=decisions)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from musicgym.envs.config import DECODINGS, RESAMPLES
+from musicgym.envs.config import DECODINGS, HELD_OUT, RESAMPLES
 
 
 def _number(kind: type, least: float, what: str) -> Callable[[str], Any]:
@@ -92,6 +92,11 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", type=Path, default=None,
                         help="MSSD log or prepared dataset whose sessions start the evaluation "
                              "episodes (default: the test split of --data)")
+    parser.add_argument("--held-out-world", choices=HELD_OUT, default="one_fit",
+                        help="how the held-out world that judges is fitted: one fit on the "
+                             "other half's sessions, or as_trained: built as the training "
+                             "world (--ensemble, --ensemble-resample) on the other half's "
+                             "sessions (README, Worlds)")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -242,7 +247,7 @@ def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Name
     return resolved
 
 
-def _prepare(env_config: Any, progress: bool = True) -> None:
+def _prepare(env_config: Any, progress: bool = True, held_out: str = "one_fit") -> None:
     """Make the training world and the worlds that judge ready (after `_load_data`), with times.
 
     Every fitted world's members are fitted here on first use (`progress`: their epochs on a
@@ -258,7 +263,7 @@ def _prepare(env_config: Any, progress: bool = True) -> None:
     from musicgym.simulator.fitting import load_or_fit
 
     members = f", an ensemble of {env_config.ensemble}" if env_config.ensemble > 1 else ""
-    judges = judging_configs(env_config, truth=False)
+    judges = judging_configs(env_config, truth=False, held_out=held_out)
     others = sorted({c.world for c in judges.values()} - {env_config.world})
     judged = f" and the judging world {', '.join(others)}" if others else ""
     with _stage(f"simulator: world {env_config.world}{members}{judged}, the catalog and "
@@ -283,16 +288,17 @@ def run(args: argparse.Namespace) -> int:
     _use_device(args)
     args = _with_data_defaults(args, _load_data(args.data))
     train_config, env_config = _configs(args, args.seed, args.runs_dir)
-    _prepare(env_config, not args.no_progress)
+    _prepare(env_config, not args.no_progress, args.held_out_world)
     model, folder = train(train_config, env_config)
     print(f"saved the run in {folder}; judging it on held-out test sessions ...", flush=True)
     per_seed: dict[str, dict[str, list]] = {}
     collect(per_seed, benchmark_run({args.algo: model}, env_config, args.rounds, args.seed,
-                                    test_data=args.test))
+                                    test_data=args.test, held_out=args.held_out_world))
     summary = _summary(per_seed)
     print("held-out test sessions, one seed (use `musicgym benchmark` for intervals):")
     print(write_results(folder, summary, {"seeds": [args.seed], "rounds": args.rounds,
                                           "world": args.world, "test": str(args.test),
+                                          "held_out": args.held_out_world,
                                           "taste_prior": args.taste_prior,
                                           "decoding": args.decoding}))
     print(headline(summary, args.algo))
@@ -381,7 +387,8 @@ def benchmark_seed(args: argparse.Namespace, seed: int) -> dict:
     # the same trainers, in the same order, as the jobs of --ray
     trainers = seed_trainers(args.algo, env_config.slate_size, getattr(args, "offline", True))
     agents = {name: trainer(train_config, env_config) for name, trainer in trainers.items()}
-    return benchmark_run(agents, env_config, args.rounds, seed, test_data=args.test)
+    return benchmark_run(agents, env_config, args.rounds, seed, test_data=args.test,
+                         held_out=args.held_out_world)
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -407,7 +414,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     summary = _summary(per_seed)
     meta = {"seeds": args.seeds, "rounds": args.rounds, "data": str(args.data),
             "test": str(args.test), "world": args.world, "ensemble": args.ensemble,
-            "ensemble_resample": args.ensemble_resample,
+            "ensemble_resample": args.ensemble_resample, "held_out": args.held_out_world,
             "history_match": args.history_match,
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty,
@@ -449,17 +456,19 @@ def _seed_results(args: argparse.Namespace) -> list[dict]:
         # process builds share them): with other BLAS thread counts DDPG learned another
         # policy, and one thread judged 7x faster on a busy machine
         with job_threads():
-            _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress)
+            _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress,
+                     args.held_out_world)
             return [benchmark_seed(args, seed) for seed in range(args.seeds)]
     # the jobs load what it fits
-    _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress)
+    _prepare(_configs(args, 0, args.out / "runs")[1], not args.no_progress, args.held_out_world)
     from agents.distributed import run_on_ray
     from agents.trainers import seed_trainers
 
     jobs = [_configs(args, seed, args.out / "runs") for seed in range(args.seeds)]
     # the agents benchmark_seed trains, in its order
     trainers = seed_trainers(args.algo, args.slate_size, getattr(args, "offline", True))
-    return run_on_ray(jobs, args.rounds, args.test, args.ray or None, trainers)
+    return run_on_ray(jobs, args.rounds, args.test, args.ray or None, trainers,
+                      args.held_out_world)
 
 
 def add_recommend_arguments(parser: argparse.ArgumentParser) -> None:

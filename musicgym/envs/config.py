@@ -36,6 +36,10 @@ WORLDS = ("all", "A", "B", "truth")
 (synthetic data only) the generator's own users."""
 HALVES = ("all", "A", "B")
 RESAMPLES = ("bootstrap", "folds", "jackknife")
+"""`simulator.worlds.RESAMPLES`, repeated so that this module imports nothing heavy (tested)."""
+HELD_OUT = ("one_fit", "as_trained")
+"""How the world that judges an agent trained in one half is fitted (`musicgym.envs.judging`):
+once on the other half's sessions, or as the training world is."""
 SPLITS = ("train", "validation", "test")
 _warned: set[str] = set()
 
