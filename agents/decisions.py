@@ -44,7 +44,7 @@ from agents.track_agent import TrackAgent
 from musicgym.datasets import load_dataset
 from musicgym.envs.bundle import load_bundle
 from musicgym.envs.config import EnvConfig
-from musicgym.envs.judging import check_held_out, judging_configs
+from musicgym.envs.judging import judging_configs
 from musicgym.envs.vector import MusicRecVectorEnv
 from musicgym.simulator.user_model import World
 from musicgym.synthetic.dataset import synthetic_root
@@ -159,7 +159,6 @@ def decision_fidelity(data: str | None, rounds: int = 1, seed: int = 0, states: 
     (`held_out`, `musicgym.envs.judging`): one fit, or ("as_trained") as world A is, on the
     other half; its P(listened) is then the mean of its members'.
     """
-    check_held_out(held_out)
     config = EnvConfig(data=data)
     world_a = replace(config, world="A", catalog="A", sessions="train", ensemble=ensemble,
                       ensemble_resample=resample or config.ensemble_resample)

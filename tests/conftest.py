@@ -41,6 +41,13 @@ def generated_dataset(factory: pytest.TempPathFactory, name: str,
     return load_dataset(data.log_dir, data.track_features, progress=False)
 
 
+@pytest.fixture(scope="session")
+def tiny_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated set (250 sessions, 400 tracks, so a truth world too): quick fits."""
+    return generate(SyntheticConfig(n_sessions=250, n_tracks=400, seed=3),
+                    tmp_path_factory.mktemp("tiny")).root
+
+
 def load_script(name: str) -> ModuleType:
     """The module of `scripts/{name}.py`, imported by path (scripts/ is not a package)."""
     path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"

@@ -15,14 +15,12 @@ from musicgym.envs.config import EnvConfig
 from musicgym.envs.judging import judging_configs
 from musicgym.simulator import fitting
 from musicgym.simulator.worlds import member_configs, world_split
-from musicgym.synthetic.generator import SyntheticConfig, generate
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated set: quick fits, and a truth world."""
-    return generate(SyntheticConfig(n_sessions=250, n_tracks=400, seed=3),
-                    tmp_path_factory.mktemp("tiny")).root
+def tiny(tiny_generated: Path) -> Path:
+    """The shared small generated set: quick fits, and a truth world."""
+    return tiny_generated
 
 
 def test_as_trained_judges_with_the_training_recipe_on_the_other_half() -> None:

@@ -26,7 +26,6 @@ from musicgym.cli import main
 from musicgym.commands import train as train_command
 from musicgym.data.cache import cache_dir
 from musicgym.envs.config import EnvConfig
-from musicgym.synthetic.generator import SyntheticConfig, generate
 
 # enough steps for SB3 to make gradient steps (learning starts at 100), no evaluation callback
 TINY = ["--seeds", "2", "--timesteps", "240", "--num-envs", "8", "--eval-freq", "100000",
@@ -34,10 +33,9 @@ TINY = ["--seeds", "2", "--timesteps", "240", "--num-envs", "8", "--eval-freq", 
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated set (so there is a truth world too)."""
-    return generate(SyntheticConfig(n_sessions=250, n_tracks=400, seed=3),
-                    tmp_path_factory.mktemp("tiny")).root
+def tiny(tiny_generated: Path) -> Path:
+    """The shared small generated set (so there is a truth world too)."""
+    return tiny_generated
 
 
 def _status(argv: list[str]) -> int:
