@@ -69,6 +69,9 @@ class TrainConfig:
     taste_prior: float = 0.0
     """DDPG and TD3: how strongly the actor starts from the session's taste direction, the
     mean vector of its listened tracks (`agents.policy.RecActor`); 0: not at all."""
+    teacher: float = 0.0
+    """DDPG and TD3: weight of the training world's greedy teacher, whose best tracks the
+    actor also learns to decode to (`agents.algorithms`); 0: no teacher."""
     timesteps: int = 240_000
     num_envs: int = 32
     """Sessions stepped together. With one gradient step per vector step, more envs give the
@@ -103,6 +106,11 @@ class TrainConfig:
             raise ValueError(f"taste_prior ({self.taste_prior}) must be a number >= 0")
         if self.taste_prior > 0 and self.algo == "sac":
             raise ValueError("taste_prior is for DDPG and TD3 (SAC's actor is SB3's own); "
+                             "leave it at 0 with algo='sac'")
+        if not (math.isfinite(self.teacher) and self.teacher >= 0):
+            raise ValueError(f"teacher ({self.teacher}) must be a number >= 0")
+        if self.teacher > 0 and self.algo == "sac":
+            raise ValueError("teacher is for DDPG and TD3 (SAC's actor samples its actions); "
                              "leave it at 0 with algo='sac'")
         for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "torch_threads"):
             _check_int(name, getattr(self, name), 1)
@@ -233,7 +241,10 @@ def _train(config: TrainConfig, env_config: EnvConfig,
                                                           sessions="validation"))))
     device = resolve_device(config.device)
     if resume_from is None:
-        extra = {"policy_kwargs": {"taste_prior": config.taste_prior}} if config.taste_prior else {}
+        extra: dict[str, Any] = ({"policy_kwargs": {"taste_prior": config.taste_prior}}
+                                 if config.taste_prior else {})
+        if config.teacher:
+            extra["teacher_weight"] = config.teacher
         model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
                            noise_sigma=config.noise_sigma, seed=config.seed, device=device,
                            **extra)

@@ -114,6 +114,11 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the mean vector of its listened tracks, as item-kNN) times "
                              "this, and learn what to add to it; 0: off; auto: 16 on "
                              "generated data, 0 on logs (README, Worlds)")
+    parser.add_argument("--teacher", type=nonnegative_float, default=0.0,
+                        help="DDPG/TD3: weight of the training world's greedy teacher: the "
+                             "actor also learns to decode to the tracks world A's user models "
+                             "rate best in each training state (it reads the simulator only "
+                             "while training); 0: off (README, Worlds)")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
     parser.add_argument("--num-envs", type=positive_int, default=32,
@@ -165,7 +170,7 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
                        if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, taste_prior=taste_prior,
-                        timesteps=args.timesteps,
+                        teacher=args.teacher, timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
@@ -300,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
                                           "world": args.world, "test": str(args.test),
                                           "held_out": args.held_out_world,
                                           "taste_prior": args.taste_prior,
+                                          "teacher": args.teacher,
                                           "decoding": args.decoding}))
     print(headline(summary, args.algo))
     print(_where(folder, env_config, args.test, args.timesteps))
@@ -419,8 +425,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "uncertainty_penalty": args.uncertainty_penalty,
             "concentration_penalty": args.concentration_penalty,
             "support_penalty": args.support_penalty, "algo": args.algo,
-            "taste_prior": args.taste_prior, "decoding": args.decoding,
-            "timesteps": args.timesteps, "num_envs": args.num_envs,
+            "taste_prior": args.taste_prior, "teacher": args.teacher,
+            "decoding": args.decoding, "timesteps": args.timesteps, "num_envs": args.num_envs,
             "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}
     if meta["offline"]:
         from agents.offline import BENCHMARK_EPOCHS
