@@ -40,6 +40,7 @@ def exit_status(argv: list[str]) -> int:
     (["--checkpoints", "-1"], "--checkpoints", ">= 0"),
     (["--taste-prior", "-1"], "--taste-prior", ">= 0"),
     (["--taste-prior", "often"], "--taste-prior", "a number"),
+    (["--teacher", "-1"], "--teacher", ">= 0"),
     (["--decoding", "sideways"], "--decoding", "invalid choice"),
 ])
 def test_bad_train_numbers_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -124,7 +125,7 @@ def test_recommend_k_and_model_checks(tmp_path: Path, capsys: pytest.CaptureFixt
     ("timesteps", -5), ("timesteps", 2.5), ("num_envs", 0), ("eval_freq", 0),
     ("eval_episodes", 0), ("checkpoint_freq", -1), ("seed", -1), ("torch_threads", 0),
     ("noise_sigma", -1.0), ("noise_sigma", math.inf), ("noise", "pink"), ("preset", "fast"),
-    ("taste_prior", -1.0), ("taste_prior", math.nan),
+    ("taste_prior", -1.0), ("taste_prior", math.nan), ("teacher", -0.5), ("teacher", math.inf),
     ("algo", "ppo"), ("exp_name", ""), ("exp_name", ".hidden"), ("exp_name", "a/b"),
 ])
 def test_train_config_names_the_bad_field(field: str, value: object) -> None:
@@ -136,6 +137,12 @@ def test_taste_prior_is_refused_for_sac() -> None:
     with pytest.raises(ValueError, match="taste_prior is for DDPG and TD3"):
         TrainConfig(algo="sac", taste_prior=8.0)
     assert TrainConfig(algo="td3", taste_prior=8.0).taste_prior == 8.0
+
+
+def test_teacher_is_refused_for_sac() -> None:
+    with pytest.raises(ValueError, match="teacher is for DDPG and TD3"):
+        TrainConfig(algo="sac", teacher=1.0)
+    assert TrainConfig(algo="td3", teacher=1.0).teacher == 1.0
 
 
 def test_train_config_defaults_keep_no_periodic_checkpoints() -> None:

@@ -1,0 +1,113 @@
+"""The greedy teacher of DDPG/TD3 (`teacher_weight`, `musicgym train --teacher`).
+
+The teacher's tracks of each transition are the training world's myopic best for the state the
+action was taken in; cloning steps pull the actor's decoded tracks toward them; a model saves
+and loads with its teacher; SAC and bad weights are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium.vector import AutoresetMode
+from stable_baselines3 import DDPG
+
+from agents.algorithms import TeacherReplayBuffer
+from agents.baselines import GreedyModelAgent
+from agents.policy import make_agent
+from agents.training import TrainConfig
+from musicgym.cli import build_parser
+from musicgym.commands.train import _configs
+from musicgym.envs.vector import MusicRecVectorEnv
+
+SMALL = {"learning_starts": 40, "device": "cpu", "policy_kwargs": {"net_arch": [32, 32]},
+         "teacher_weight": 1.0}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    before = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def vec() -> MusicRecVectorEnv:
+    return MusicRecVectorEnv(num_envs=8, slate_size=2)
+
+
+@pytest.fixture(scope="module")
+def taught(vec: MusicRecVectorEnv) -> DDPG:
+    model = make_agent("ddpg", vec, seed=4, **SMALL)
+    model.learn(160)  # 20 vector steps: 20 x 8 transitions, 15 training calls
+    return model
+
+
+def test_the_first_transitions_teacher_is_greedy_by_the_training_world(
+        vec: MusicRecVectorEnv, taught: DDPG) -> None:
+    buffer = taught.replay_buffer
+    assert isinstance(buffer, TeacherReplayBuffer) and buffer.pos == 20
+    # the same env, reset as the model's first reset was: the state of the first transition
+    fresh = MusicRecVectorEnv(8, AutoresetMode.SAME_STEP, **vars(vec.config))
+    obs, _ = fresh.reset(seed=4)
+    np.testing.assert_array_equal(buffer.observations[0], obs)
+    greedy = GreedyModelAgent(seed=0).select(fresh, obs, np.random.default_rng(0))
+    np.testing.assert_array_equal(buffer.teacher[0], greedy)
+    # every stored transition has one recommendable track per slot, best first
+    recommendable = vec.bundle.catalog.recommendable
+    assert np.isin(buffer.teacher[:20], recommendable).all()
+    p = fresh.sessions.listen_probs(np.repeat(np.arange(8), 2), greedy.reshape(-1))
+    assert (p.reshape(8, 2)[:, 0] >= p.reshape(8, 2)[:, 1]).all()
+    assert taught.logger.name_to_value["train/teacher_loss"] > 0
+
+
+def test_cloning_steps_pull_the_actor_to_the_teachers_tracks(vec: MusicRecVectorEnv,
+                                                            taught: DDPG) -> None:
+    buffer = taught.replay_buffer
+    obs = buffer.observations[:20].reshape(-1, buffer.observations.shape[-1])
+    teacher = buffer.teacher[:20].reshape(len(obs), -1)
+
+    def agreement() -> float:
+        protos = taught.policy.actor(th.as_tensor(obs)).detach().numpy()
+        rows, _ = vec.bundle.decoder.decode(protos.reshape(len(obs), 2, -1),
+                                             np.full((len(obs), 1), -1))
+        return float((rows == teacher).mean())
+
+    before = agreement()
+    losses = [taught._teacher_step(64) for _ in range(300)]
+    after = agreement()
+    assert np.mean(losses[-20:]) < 0.6 * np.mean(losses[:20])
+    assert after > before + 0.3, (before, after)  # measured: 0.03 before, 0.50 after
+
+
+def test_a_taught_model_saves_and_loads_with_its_teacher(taught: DDPG, tmp_path) -> None:
+    taught.save(tmp_path / "m.zip")
+    loaded = DDPG.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.teacher_weight == 1.0 and isinstance(loaded.replay_buffer, TeacherReplayBuffer)
+    obs = taught.replay_buffer.observations[0]
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                  taught.predict(obs, deterministic=True)[0])
+
+
+def test_without_a_teacher_nothing_changes(vec: MusicRecVectorEnv) -> None:
+    model = make_agent("ddpg", vec, seed=4, **{**SMALL, "teacher_weight": 0.0})
+    assert type(model.replay_buffer) is not TeacherReplayBuffer and model._teacher is None
+
+
+def test_bad_teachers_are_refused(vec: MusicRecVectorEnv) -> None:
+    with pytest.raises(ValueError, match=r"teacher_weight \(-1"):
+        make_agent("ddpg", vec, teacher_weight=-1.0)
+    with pytest.raises(ValueError, match="teacher_weight is for DDPG and TD3"):
+        make_agent("sac", vec, teacher_weight=1.0)
+    assert make_agent("td3", vec, seed=1, **SMALL).teacher_weight == 1.0
+
+
+def test_the_flag_reaches_the_train_config(tmp_path) -> None:
+    args = build_parser().parse_args(["train", "--teacher", "2.5"])
+    train, _ = _configs(args, 0, tmp_path)
+    assert isinstance(train, TrainConfig) and train.teacher == 2.5
+    assert _configs(build_parser().parse_args(["train"]), 0, tmp_path)[0].teacher == 0.0
