@@ -6,12 +6,13 @@ tracks' vectors (the env's `info["effective_action"]`) in the replay buffer inst
 proto-vectors, so the critic learns Q(state, track) on real tracks and the actor's gradient
 points toward tracks that were good, as in Wolpertinger training.
 
-With `teacher_weight` above 0 (DDPG and TD3), the training world also teaches: at every step
-the tracks its user models rate best right now (greedy-by-model, `agents.baselines`) are
-stored with the transition, and after each of SB3's updates the actor takes one step on
-`teacher_weight` times the cross-entropy of those tracks under its decoding (as `bc_logged`
-clones the log). The teacher reads the simulator only while training; the trained actor
-recommends alone.
+With `teacher_weight` above 0 (DDPG and TD3), the training world also teaches. At every step
+the tracks its user models rate best right now (greedy-by-model, `agents.baselines`) are stored
+with the transition. The teacher ranks by the reward the agent is trained on: P(listened) less
+the env's `support_penalty` κ times 0.5 / sqrt(the track's training plays), as `greedy_lcb`
+ranks with its own κ. After each of SB3's updates the actor takes one step on `teacher_weight`
+times the cross-entropy of those tracks under its decoding (as `bc_logged` clones the log). The
+teacher reads the simulator only while training; the trained actor recommends alone.
 
 Their `.load` is SB3's: it unpickles parts of the zip with cloudpickle, which can run any code,
 so load only zips you made or trust. A run folder's weights-only `policy.pt` loads safely with
@@ -118,11 +119,15 @@ class EffectiveActionMixin:
         return out
 
     def _setup_teacher(self, bundle: Any) -> None:
-        """The greedy teacher over the training env's own world, and its cloning loss."""
+        """The greedy teacher over the training env's own world, and its cloning loss.
+
+        It ranks as the training reward does: P(listened) less the env's support penalty.
+        """
         from agents.baselines import GreedyModelAgent
         from agents.offline import CloningLoss
 
-        self._teacher = GreedyModelAgent(seed=self.seed or 0)
+        support_penalty = self.env.get_attr("config")[0].support_penalty
+        self._teacher = GreedyModelAgent(seed=self.seed or 0, pessimism=support_penalty)
         self._cloning = CloningLoss(bundle.catalog).to(self.device)
         self._cloning_optimizer = th.optim.Adam([self._cloning.log_scale],
                                                 lr=self.lr_schedule(1.0))

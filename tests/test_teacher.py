@@ -111,3 +111,10 @@ def test_the_flag_reaches_the_train_config(tmp_path) -> None:
     train, _ = _configs(args, 0, tmp_path)
     assert isinstance(train, TrainConfig) and train.teacher == 2.5
     assert _configs(build_parser().parse_args(["train"]), 0, tmp_path)[0].teacher == 0.0
+
+
+def test_the_teacher_ranks_by_the_penalised_training_reward() -> None:
+    penalised = MusicRecVectorEnv(num_envs=4, support_penalty=2.0)
+    model = make_agent("ddpg", penalised, seed=1, **SMALL)
+    model.learn(4)
+    assert model._teacher.pessimism == 2.0
