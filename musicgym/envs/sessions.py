@@ -269,8 +269,8 @@ class SessionBatch:
         with ONE_BLAS_THREAD:
             states, world_rows = self._states_in(world)
             rows = world_rows[tracks]
-            probs = [model.probs(states[k, sessions], rows, self.context[sessions],
-                                 self.n_played[sessions] + 1, self.length[sessions])
+            probs = [_member_probs(model, states[k], sessions, rows, self.context,
+                                   self.n_played + 1, self.length)
                      for k, model in enumerate(world.members)]
         return np.mean([p_listened(p) for p in probs], axis=0)
 
@@ -310,6 +310,21 @@ class SessionBatch:
         parts = [self.catalog.vectors[rows].reshape(self.n, -1),
                  ONEHOT[outcomes].reshape(self.n, -1), valid, self.context, position]
         return np.concatenate(parts, axis=1, dtype=np.float32)
+
+
+def _member_probs(model: UserModel, state: np.ndarray, sessions: np.ndarray,
+                  rows: np.ndarray, context: np.ndarray, position: np.ndarray,
+                  length: np.ndarray) -> np.ndarray:
+    """Outcome probabilities [B, 4] of tracks `rows` [B] heard by `sessions` [B].
+
+    The per-session arrays are indexed by `sessions`; a model that can score by session (the
+    fitted numpy models) computes its session terms once per session.
+    """
+    by_session = getattr(model, "probs_by_session", None)
+    if by_session is not None:
+        return by_session(state, sessions, rows, context, position, length)
+    return model.probs(state[sessions], rows, context[sessions], position[sessions],
+                       length[sessions])
 
 
 def _replay(model: UserModel, rows: np.ndarray, outcomes: np.ndarray, history: np.ndarray,

@@ -137,6 +137,34 @@ class NumpyResponse:
         hidden = (gru @ self.w_state + self.track_head[candidates]
                   + (taste * emb) @ self.w_match
                   + context @ self.w_ctx + self.position_head[pos, length])
+        return self._outcomes(hidden, state, emb, pos, length)
+
+    def probs_by_session(self, state: np.ndarray, sessions: np.ndarray, candidates: np.ndarray,
+                         context: np.ndarray, position: np.ndarray,
+                         session_length: np.ndarray) -> np.ndarray:
+        """`probs` of candidates [B] heard by `sessions` [B], rows of the per-session arrays.
+
+        `state` [N, H], `context` [N, C], `position` [N] and `session_length` [N] are given once
+        per session, so the terms that depend on the session alone are computed N times, not
+        B times: scoring many candidates per session (greedy references) costs far less.
+        """
+        h = self.gru_size
+        gru = state[:, :h]
+        taste = (gru @ self.taste_w + self.taste_b)[sessions]
+        top = MAX_SESSION_LENGTH + 1
+        pos = np.minimum(position, top)[sessions]
+        length = np.minimum(session_length, top)[sessions]
+        per_session = (gru @ self.w_state + context @ self.w_ctx)[sessions]
+        emb = self.embeddings[candidates]
+        hidden = (per_session + self.track_head[candidates] + (taste * emb) @ self.w_match
+                  + self.position_head[pos, length])
+        return self._outcomes(hidden, state[sessions] if self.history_match else state,
+                              emb, pos, length)
+
+    def _outcomes(self, hidden: np.ndarray, state: np.ndarray, emb: np.ndarray,
+                  pos: np.ndarray, length: np.ndarray) -> np.ndarray:
+        """Outcome probabilities from the first layer's pre-activations [B, hidden]."""
+        h = self.gru_size
         if self.history_match:
             sums, d = state[:, h:], emb.shape[1]
             listened = sums[:, :d] / np.maximum(sums[:, d:d + 1], 1.0)
