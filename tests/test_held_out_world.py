@@ -47,8 +47,9 @@ def test_as_trained_judges_with_the_training_recipe_on_the_other_half() -> None:
         judging_configs(config, held_out="twice")
 
 
-def test_the_benchmark_judges_in_the_world_asked(tiny: Path, tmp_path: Path) -> None:
-    runs = {}
+def test_the_benchmark_judges_in_the_world_asked(tiny: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    runs, stages = {}, {}
     for held_out in ("one_fit", "as_trained"):
         out = tmp_path / held_out
         assert main(["benchmark", "--data", str(tiny), "--seeds", "1", "--timesteps", "240",
@@ -57,6 +58,11 @@ def test_the_benchmark_judges_in_the_world_asked(tiny: Path, tmp_path: Path) -> 
                      "--held-out-world", held_out, "--out", str(out)]) == 0
         runs[held_out] = json.loads((out / "results.json").read_text())
         assert runs[held_out]["meta"]["held_out"] == held_out
+        stages[held_out] = capsys.readouterr().out
+    # the simulator stage says how B is built
+    assert "world A, an ensemble of 2 and the judging world B," in stages["one_fit"]
+    assert ("world A, an ensemble of 2 and the judging world B (an ensemble of 2, built as A),"
+            in stages["as_trained"])
     one, same = runs["one_fit"], runs["as_trained"]
     # the same agent and baselines in the same training world and truth world ...
     for world in ("train_world", "truth_world"):

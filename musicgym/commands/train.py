@@ -269,8 +269,11 @@ def _prepare(env_config: Any, progress: bool = True, held_out: str = "one_fit") 
 
     members = f", an ensemble of {env_config.ensemble}" if env_config.ensemble > 1 else ""
     judges = judging_configs(env_config, truth=False, held_out=held_out)
-    others = sorted({c.world for c in judges.values()} - {env_config.world})
-    judged = f" and the judging world {', '.join(others)}" if others else ""
+    others = {c.world: c for c in judges.values() if c.world != env_config.world}
+    judged = " and the judging world " + ", ".join(
+        name + (f" (an ensemble of {c.ensemble}, built as {env_config.world})"
+                if c.ensemble > 1 else "")
+        for name, c in sorted(others.items())) if others else ""
     with _stage(f"simulator: world {env_config.world}{members}{judged}, the catalog and "
                 f"sessions: fitted on first use, then loaded from {cache_dir()}"):
         dataset = load_dataset(env_config.data)
