@@ -30,6 +30,8 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from agents.catalogs import check_catalog
+from agents.cloning import CloningLoss
+from agents.scoring import greedy_tracks
 
 TEACHER_FIELD = "teacher_tracks"
 """The `infos` key under which the teacher's catalog rows for a transition reach the buffer."""
@@ -88,7 +90,7 @@ class EffectiveActionMixin:
         self.teacher_weight = float(teacher_weight)
         self._track_rng: np.random.Generator | None = None
         self._catalog: np.ndarray | None = None
-        self._teacher: Any = None
+        self._teacher_pessimism: float | None = None  # set by `learn`: the teacher is ready
         self._teacher_rows: np.ndarray | None = None
         super().__init__(*args, **kwargs)
 
@@ -114,7 +116,7 @@ class EffectiveActionMixin:
             # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
             target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
                               if decoder.by_dot_product else None)
-        if self.teacher_weight > 0 and self._teacher is None:
+        if self.teacher_weight > 0 and self._teacher_pessimism is None:
             self._setup_teacher(bundle)
         return out
 
@@ -123,11 +125,7 @@ class EffectiveActionMixin:
 
         It ranks as the training reward does: P(listened) less the env's support penalty.
         """
-        from agents.baselines import GreedyModelAgent
-        from agents.offline import CloningLoss
-
-        support_penalty = self.env.get_attr("config")[0].support_penalty
-        self._teacher = GreedyModelAgent(seed=self.seed or 0, pessimism=support_penalty)
+        self._teacher_pessimism = float(self.env.get_attr("config")[0].support_penalty)
         self._cloning = CloningLoss(bundle.catalog).to(self.device)
         self._cloning_optimizer = th.optim.Adam([self._cloning.log_scale],
                                                 lr=self.lr_schedule(1.0))
@@ -139,14 +137,14 @@ class EffectiveActionMixin:
         check_catalog(self.policy, self.env.get_attr("bundle")[0].catalog)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_track_rng", "_catalog", "_teacher",
+        return [*super()._excluded_save_params(), "_track_rng", "_catalog", "_teacher_pessimism",
                 "_teacher_rows", "_cloning", "_cloning_optimizer", "_teacher_rng"]
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        if self._teacher is not None:  # the sessions are still in the state being acted in
+        if self._teacher_pessimism is not None:  # the sessions are in the state acted in
             env = self.env.get_attr("unwrapped")[0]
-            self._teacher_rows = self._teacher.select(env, None, self._teacher.rng)
+            self._teacher_rows = greedy_tracks(env, None, self._teacher_pessimism)
         action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
         if self.explore_tracks <= 0.0 or self.num_timesteps < learning_starts:
             return action, buffer_action
@@ -175,7 +173,7 @@ class EffectiveActionMixin:
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's updates, then (with a teacher) as many cloning steps of the actor."""
         super().train(gradient_steps, batch_size)
-        if self._teacher is None:
+        if self._teacher_pessimism is None:
             return
         losses = [self._teacher_step(batch_size) for _ in range(gradient_steps)]
         self.logger.record("train/teacher_loss", float(np.mean(losses)))

@@ -12,28 +12,21 @@ from typing import Any
 
 import numpy as np
 
+from agents.scoring import (
+    greedy_candidates,
+    greedy_scores,
+    knn_scores,
+    popularity,
+    top_slate,
+)
 from agents.track_agent import SessionEnv, TrackAgent
-from musicgym.data.schema import MAX_SESSION_LENGTH, listened
-from musicgym.embeddings.catalog import rate_error
+from musicgym.data.schema import MAX_SESSION_LENGTH
 from musicgym.simulator.user_model import World
 
 LCB_PESSIMISM = 4.0
 """k of the benchmark's `greedy_lcb` and of `decision_fidelity`'s `greedy_a_pessimistic_in_b`:
 the best of k 1, 2, 4, 6 on the real sample judged in world B (scripts/transfer_ceiling.py;
 chosen in the judging world, so its B score there is a little optimistic)."""
-
-
-def top_slate(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
-    """Catalog positions [N, k] of the k highest-scoring allowed tracks, best first."""
-    masked = np.where(allowed, scores, -np.inf)
-    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(top, order, axis=1)
-
-
-def popularity(env: SessionEnv) -> np.ndarray:
-    """Training plays of every recommendable track [recommendable]."""
-    return np.asarray(env.bundle.catalog.plays, np.float64)[env.bundle.decoder.rows]
 
 
 class ScoringAgent(TrackAgent):
@@ -76,16 +69,7 @@ class ItemKNNAgent(ScoringAgent):
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
         """Cosine similarity of each catalog track to the session's taste vector."""
-        s, decoder = env.sessions, env.bundle.decoder
-        heard = np.arange(MAX_SESSION_LENGTH)[None, :] < s.n_played[:, None]
-        liked = heard & listened(s.outcomes)
-        weights = np.where(liked.any(axis=1)[:, None], liked, heard).astype(np.float32)
-        query = np.einsum("np,npd->nd", weights, env.bundle.catalog.vectors[s.played])
-        norm = np.linalg.norm(query, axis=1, keepdims=True)
-        cosine = (query / np.maximum(norm, 1e-12)) @ decoder.vectors.T
-        cosine /= np.maximum(np.linalg.norm(decoder.vectors, axis=1), 1e-12)[None, :]
-        rank = popularity(env) / max(popularity(env).max(), 1.0)
-        return np.where(norm > 0, cosine, rank[None, :])
+        return knn_scores(env)
 
 
 class GreedyModelAgent(ScoringAgent):
@@ -119,32 +103,11 @@ class GreedyModelAgent(ScoringAgent):
 
     def candidates(self, env: SessionEnv) -> np.ndarray:
         """Mask [N, catalog] of the tracks this agent scores for each session."""
-        n, size = env.sessions.n, len(env.bundle.decoder)
-        if size <= self.full_catalog_limit:
-            return np.ones((n, size), bool)
-        mask = np.zeros((n, size), bool)
-        mask[:, np.argsort(-popularity(env), kind="stable")[: self.n_popular]] = True
-        if self.n_knn > 0:
-            knn = ItemKNNAgent().scores(env, self.rng)
-            near = np.argpartition(-knn, min(self.n_knn, size) - 1, axis=1)[:, : self.n_knn]
-            mask[np.arange(n)[:, None], near] = True
-        return mask
+        return greedy_candidates(env, self.full_catalog_limit, self.n_popular, self.n_knn)
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
         """P(listened) of each candidate (less the pessimism); lower outside the candidates."""
-        s = env.sessions
-        b, c = np.nonzero(self.candidates(env))
-        rows = env.bundle.decoder.rows[c]
-        p = np.empty(len(b))
-        for lo in range(0, len(b), self.chunk):
-            part = slice(lo, lo + self.chunk)
-            p[part] = s.listen_probs(b[part], rows[part], self.world)
-        if self.pessimism > 0:
-            p -= self.pessimism * rate_error(popularity(env))[c]
-        # below every candidate's score, yet above the -inf of tracks not allowed
-        scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - self.pessimism)
-        scores[b, c] = p
-        return scores
+        return greedy_scores(env, self.candidates(env), self.world, self.pessimism, self.chunk)
 
 
 class LoggedAgent(TrackAgent):

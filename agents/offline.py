@@ -31,6 +31,7 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from agents.cloning import CloningLoss
 from agents.policy import RecPolicy
 from musicgym.embeddings.catalog import Catalog
 from musicgym.envs.bundle import load_bundle
@@ -158,28 +159,6 @@ def new_policy(steps: LoggedSteps, config: OfflineConfig) -> RecPolicy:
                          lambda _: config.learning_rate,
                          history_length=steps.layout.history_length, dim=dim,
                          critic_head="bilinear", catalog_checksum=steps.catalog.checksum)
-
-
-class CloningLoss(nn.Module):
-    """Cross-entropy of the logged track under softmax(s * <proto, recommendable vectors>)."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        super().__init__()
-        self.register_buffer("vectors", th.as_tensor(catalog.vectors[catalog.recommendable]))
-        self.recommendable = catalog.recommendable
-        self.log_scale = nn.Parameter(th.tensor(math.log(10.0)))
-
-    def targets(self, tracks: np.ndarray) -> th.Tensor:
-        """Index among the recommendable tracks of each (recommendable) catalog row."""
-        return th.as_tensor(np.searchsorted(self.recommendable, tracks))
-
-    def logits(self, protos: th.Tensor) -> th.Tensor:
-        """Scores [B, recommendable] of unit proto-vectors [B, dim]."""
-        return self.log_scale.exp() * protos @ self.vectors.T
-
-    def forward(self, protos: th.Tensor, targets: th.Tensor) -> th.Tensor:
-        """Mean cross-entropy of `targets` (indices among the recommendable tracks)."""
-        return nn.functional.cross_entropy(self.logits(protos), targets)
 
 
 def _batches(n: int, config: OfflineConfig, rng: np.random.Generator):

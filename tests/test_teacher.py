@@ -95,7 +95,8 @@ def test_a_taught_model_saves_and_loads_with_its_teacher(taught: DDPG, tmp_path)
 
 def test_without_a_teacher_nothing_changes(vec: MusicRecVectorEnv) -> None:
     model = make_agent("ddpg", vec, seed=4, **{**SMALL, "teacher_weight": 0.0})
-    assert type(model.replay_buffer) is not TeacherReplayBuffer and model._teacher is None
+    assert type(model.replay_buffer) is not TeacherReplayBuffer
+    assert model._teacher_pessimism is None
 
 
 def test_bad_teachers_are_refused(vec: MusicRecVectorEnv) -> None:
@@ -117,4 +118,4 @@ def test_the_teacher_ranks_by_the_penalised_training_reward() -> None:
     penalised = MusicRecVectorEnv(num_envs=4, support_penalty=2.0)
     model = make_agent("ddpg", penalised, seed=1, **SMALL)
     model.learn(4)
-    assert model._teacher.pessimism == 2.0
+    assert model._teacher_pessimism == 2.0
