@@ -22,6 +22,7 @@ from agents.training import TrainConfig
 from musicgym.cli import build_parser
 from musicgym.commands.train import _configs
 from musicgym.envs.vector import MusicRecVectorEnv
+from musicgym.threads import one_torch_thread
 
 SMALL = {"learning_starts": 40, "device": "cpu", "policy_kwargs": {"net_arch": [32, 32]},
          "teacher_weight": 1.0}
@@ -29,10 +30,8 @@ SMALL = {"learning_starts": 40, "device": "cpu", "policy_kwargs": {"net_arch": [
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread() -> Iterator[None]:
-    before = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(before)
+    with one_torch_thread():  # small networks on shared cores
+        yield
 
 
 @pytest.fixture(scope="module")
