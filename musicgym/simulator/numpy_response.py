@@ -127,17 +127,8 @@ class NumpyResponse:
     def probs(self, state: np.ndarray, candidates: np.ndarray, context: np.ndarray,
               position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
         """Outcome probabilities [B, 4] of one candidate track per session."""
-        h = self.gru_size
-        gru = state[:, :h]
-        taste = gru @ self.taste_w + self.taste_b
-        top = MAX_SESSION_LENGTH + 1
-        pos = np.minimum(position, top)
-        length = np.minimum(session_length, top)
-        emb = self.embeddings[candidates]
-        hidden = (gru @ self.w_state + self.track_head[candidates]
-                  + (taste * emb) @ self.w_match
-                  + context @ self.w_ctx + self.position_head[pos, length])
-        return self._outcomes(hidden, state, emb, pos, length)
+        return self.probs_by_session(state, np.arange(len(state)), candidates, context,
+                                     position, session_length)
 
     def probs_by_session(self, state: np.ndarray, sessions: np.ndarray, candidates: np.ndarray,
                          context: np.ndarray, position: np.ndarray,
@@ -154,19 +145,12 @@ class NumpyResponse:
         top = MAX_SESSION_LENGTH + 1
         pos = np.minimum(position, top)[sessions]
         length = np.minimum(session_length, top)[sessions]
-        per_session = (gru @ self.w_state + context @ self.w_ctx)[sessions]
         emb = self.embeddings[candidates]
-        hidden = (per_session + self.track_head[candidates] + (taste * emb) @ self.w_match
-                  + self.position_head[pos, length])
-        return self._outcomes(hidden, state[sessions] if self.history_match else state,
-                              emb, pos, length)
-
-    def _outcomes(self, hidden: np.ndarray, state: np.ndarray, emb: np.ndarray,
-                  pos: np.ndarray, length: np.ndarray) -> np.ndarray:
-        """Outcome probabilities from the first layer's pre-activations [B, hidden]."""
-        h = self.gru_size
+        hidden = ((gru @ self.w_state)[sessions] + self.track_head[candidates]
+                  + (taste * emb) @ self.w_match
+                  + (context @ self.w_ctx)[sessions] + self.position_head[pos, length])
         if self.history_match:
-            sums, d = state[:, h:], emb.shape[1]
+            sums, d = state[sessions, h:], emb.shape[1]
             listened = sums[:, :d] / np.maximum(sums[:, d:d + 1], 1.0)
             skipped = sums[:, d + 1:2 * d + 1] / np.maximum(sums[:, -1:], 1.0)
             match = np.stack([(emb * listened).sum(1), (emb * skipped).sum(1)], axis=1)
