@@ -10,9 +10,12 @@ With `teacher_weight` above 0 (DDPG and TD3), the training world also teaches. A
 the tracks its user models rate best right now (greedy-by-model, `agents.baselines`) are stored
 with the transition. The teacher ranks by the reward the agent is trained on: P(listened) less
 the env's `support_penalty` κ times 0.5 / sqrt(the track's training plays), as `greedy_lcb`
-ranks with its own κ. After each of SB3's updates the actor takes one step on `teacher_weight`
-times the cross-entropy of those tracks under its decoding (as `bc_logged` clones the log). The
-teacher reads the simulator only while training; the trained actor recommends alone.
+ranks with its own κ, and less the env's `concentration_penalty` β times how over-recommended
+the track is among the agent's recent recommendations (so the teacher spreads its picks over
+near-best tracks as the agent keeps to a few). After each of SB3's updates the actor takes one
+step on `teacher_weight` times the cross-entropy of those tracks under its decoding (as
+`bc_logged` clones the log). The teacher reads the simulator only while training; the trained
+actor recommends alone.
 
 Their `.load` is SB3's: it unpickles parts of the zip with cloudpickle, which can run any code,
 so load only zips you made or trust. A run folder's weights-only `policy.pt` loads safely with
@@ -91,6 +94,7 @@ class EffectiveActionMixin:
         self._track_rng: np.random.Generator | None = None
         self._catalog: np.ndarray | None = None
         self._teacher_pessimism: float | None = None  # set by `learn`: the teacher is ready
+        self._teacher_concentration = 0.0
         self._teacher_rows: np.ndarray | None = None
         super().__init__(*args, **kwargs)
 
@@ -123,9 +127,12 @@ class EffectiveActionMixin:
     def _setup_teacher(self, bundle: Any) -> None:
         """The greedy teacher over the training env's own world, and its cloning loss.
 
-        It ranks as the training reward does: P(listened) less the env's support penalty.
+        It ranks as the training reward does: P(listened) less the env's support and
+        concentration penalties.
         """
-        self._teacher_pessimism = float(self.env.get_attr("config")[0].support_penalty)
+        config = self.env.get_attr("config")[0]
+        self._teacher_pessimism = float(config.support_penalty)
+        self._teacher_concentration = float(config.concentration_penalty)
         self._cloning = CloningLoss(bundle.catalog).to(self.device)
         self._cloning_optimizer = th.optim.Adam([self._cloning.log_scale],
                                                 lr=self.lr_schedule(1.0))
@@ -138,13 +145,15 @@ class EffectiveActionMixin:
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_track_rng", "_catalog", "_teacher_pessimism",
+                "_teacher_concentration",
                 "_teacher_rows", "_cloning", "_cloning_optimizer", "_teacher_rng"]
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
         if self._teacher_pessimism is not None:  # the sessions are in the state acted in
             env = self.env.get_attr("unwrapped")[0]
-            self._teacher_rows = greedy_tracks(env, None, self._teacher_pessimism)
+            self._teacher_rows = greedy_tracks(env, None, self._teacher_pessimism,
+                                               self._teacher_concentration)
         action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
         if self.explore_tracks <= 0.0 or self.num_timesteps < learning_starts:
             return action, buffer_action

@@ -68,11 +68,15 @@ def greedy_candidates(env: Any, full_catalog_limit: int = 5000, n_popular: int =
 
 
 def greedy_scores(env: Any, candidates: np.ndarray, world: World | None = None,
-                  pessimism: float = 0.0, chunk: int = 65536) -> np.ndarray:
+                  pessimism: float = 0.0, chunk: int = 65536,
+                  concentration: float = 0.0) -> np.ndarray:
     """P(listened) [N, catalog] of each candidate now, less `pessimism` x its rate error.
 
-    `world`: the world whose users predict (None: the env's own); tracks outside `candidates`
-    score below every candidate (yet above the -inf of tracks not allowed).
+    With `concentration` > 0 it is also less that times how over-recommended the track is
+    among the env's recent recommendations (`SessionBatch.concentration`), as the env's
+    `concentration_penalty` charges. `world`: the world whose users predict (None: the env's
+    own); tracks outside `candidates` score below every candidate (yet above the -inf of tracks
+    not allowed).
     """
     s = env.sessions
     b, c = np.nonzero(candidates)
@@ -83,13 +87,17 @@ def greedy_scores(env: Any, candidates: np.ndarray, world: World | None = None,
         p[part] = s.listen_probs(b[part], rows[part], world)
     if pessimism > 0:
         p -= pessimism * rate_error(popularity(env))[c]
-    scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - pessimism)
+    if concentration > 0:
+        p -= concentration * s.concentration(rows)
+    scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - pessimism - concentration)
     scores[b, c] = p
     return scores
 
 
-def greedy_tracks(env: Any, world: World | None = None, pessimism: float = 0.0) -> np.ndarray:
+def greedy_tracks(env: Any, world: World | None = None, pessimism: float = 0.0,
+                  concentration: float = 0.0) -> np.ndarray:
     """Catalog rows [N, slate_size] greedy-by-model recommends now: best allowed first."""
-    scores = greedy_scores(env, greedy_candidates(env), world, pessimism)
+    scores = greedy_scores(env, greedy_candidates(env), world, pessimism,
+                           concentration=concentration)
     top = top_slate(scores, env.sessions.allowed(), env.sessions.config.slate_size)
     return env.bundle.decoder.rows[top]

@@ -18,6 +18,7 @@ from stable_baselines3 import DDPG
 from agents.algorithms import TeacherReplayBuffer
 from agents.baselines import GreedyModelAgent
 from agents.policy import make_agent
+from agents.scoring import greedy_candidates, greedy_scores, greedy_tracks
 from agents.training import TrainConfig
 from musicgym.cli import build_parser
 from musicgym.commands.train import _configs
@@ -114,7 +115,28 @@ def test_the_flag_reaches_the_train_config(tmp_path) -> None:
 
 
 def test_the_teacher_ranks_by_the_penalised_training_reward() -> None:
-    penalised = MusicRecVectorEnv(num_envs=4, support_penalty=2.0)
+    penalised = MusicRecVectorEnv(num_envs=4, support_penalty=2.0, concentration_penalty=0.5)
     model = make_agent("ddpg", penalised, seed=1, **SMALL)
     model.learn(4)
-    assert model._teacher_pessimism == 2.0
+    assert model._teacher_pessimism == 2.0 and model._teacher_concentration == 0.5
+
+
+def test_the_teacher_turns_from_a_track_the_agent_keeps_recommending() -> None:
+    env = MusicRecVectorEnv(num_envs=4, concentration_penalty=0.3)
+    env.reset(seed=2)
+    first = greedy_tracks(env, concentration=0.3)[:, 0]
+    # nothing recommended yet: every track reads 0 and the penalty changes nothing
+    np.testing.assert_array_equal(first, greedy_tracks(env)[:, 0])
+    # the agent recommends session 0's pick 400 times among 1,000 recommendations
+    other = env.bundle.catalog.recommendable[:600]
+    env.sessions._concentration(np.concatenate([np.repeat(first[0], 400), other]))
+    crowded = env.sessions.concentration(np.array([first[0]]))[0]
+    assert crowded == 1.0  # 40% of them, far past 100 times its uniform share
+    candidates = greedy_candidates(env)
+    plain = greedy_scores(env, candidates)
+    charged = greedy_scores(env, candidates, concentration=0.3)
+    rows = env.bundle.decoder.rows
+    np.testing.assert_allclose(plain - charged,
+                               0.3 * env.sessions.concentration(rows)[None, :].repeat(4, 0))
+    now = greedy_tracks(env, concentration=0.3)[:, 0]
+    assert now[0] != first[0] and (greedy_tracks(env)[:, 0] == first).all()

@@ -117,8 +117,10 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", type=nonnegative_float, default=0.0,
                         help="DDPG/TD3: weight of the training world's greedy teacher: the "
                              "actor also learns to decode to the tracks world A's user models "
-                             "rate best in each training state (it reads the simulator only "
-                             "while training); 0: off (README, Worlds)")
+                             "rate best in each training state, ranked by the training "
+                             "reward (P(listened) less the support and concentration "
+                             "penalties; it reads the simulator only while training); 0: off "
+                             "(README, Worlds)")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
     parser.add_argument("--num-envs", type=positive_int, default=32,

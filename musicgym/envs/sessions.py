@@ -238,16 +238,22 @@ class SessionBatch:
         """Clear what the concentration penalty counts; a seeded reset does, for reproducibility."""
         self._recent[:] = 0.0
 
-    def _concentration(self, tracks: np.ndarray) -> np.ndarray:
-        """How over-recommended each of `tracks` is, in [0, 1]; then count them as recommended.
+    def concentration(self, tracks: np.ndarray) -> np.ndarray:
+        """How over-recommended catalog rows `tracks` are now, in [0, 1] (no state change).
 
         Share of the decayed recent recommendations times the recommendable tracks, over
-        `CONCENTRATION_SCALE`: 1 when a track takes 100 times its uniform share.
+        `CONCENTRATION_SCALE`: 1 when a track takes 100 times its uniform share. The counts
+        grow only while `concentration_penalty` is set; otherwise every track reads 0.
         """
+        tracks = np.asarray(tracks, np.int64)
         total = self._recent.sum()
-        share = self._recent[tracks] / total if total > 0 else np.zeros(len(tracks))
+        share = self._recent[tracks] / total if total > 0 else np.zeros(tracks.shape)
         uniform = 1.0 / len(self.catalog.recommendable)
-        value = np.minimum(share / uniform / CONCENTRATION_SCALE, 1.0)
+        return np.minimum(share / uniform / CONCENTRATION_SCALE, 1.0)
+
+    def _concentration(self, tracks: np.ndarray) -> np.ndarray:
+        """`concentration` of `tracks`; then count them as recommended."""
+        value = self.concentration(tracks)
         self._recent *= math.exp(-len(tracks) / CONCENTRATION_WINDOW)
         np.add.at(self._recent, tracks, 1.0)
         return value
