@@ -46,22 +46,28 @@ if __name__ == "__main__":
     # trained in world A: an ensemble of 3 fits of half A of the training sessions, each
     # episode's user one of them, each track's reward minus the members' disagreement about it
     # what the main job chooses for the data: on generated data an actor that starts from the
-    # listener's taste direction (taste prior 16) and decoding by angle; on logs neither
+    # listener's taste direction (taste prior 16) and decoding by angle; on logs jackknife
+    # members, a held-out world built the same way, and the training world's greedy teacher
+    # ranking by the reward less the support and concentration penalties
     chosen = data_defaults(load_dataset(args.data))
     print(f"for these data: {chosen.why}")
     env_config = EnvConfig(data=args.data, reward="listened", world="A", ensemble=3,
-                           uncertainty_penalty=1.0, decoding=chosen.decoding)
+                           ensemble_resample=chosen.ensemble_resample,
+                           uncertainty_penalty=1.0, decoding=chosen.decoding,
+                           support_penalty=chosen.support_penalty,
+                           concentration_penalty=chosen.concentration_penalty)
     # the agent: SB3's DDPG with musicgym's actor and critic and the tuned preset; `train`
     # seeds everything from `seed`, runs torch on one thread and writes the run folder
     config = TrainConfig(algo="ddpg", preset="tuned", timesteps=args.timesteps,
                          num_envs=args.num_envs, eval_freq=args.eval_freq,
                          checkpoint_freq=2 * args.eval_freq, runs_dir=args.runs_dir,
                          exp_name="train_script", seed=args.seed,
-                         taste_prior=chosen.taste_prior)
+                         taste_prior=chosen.taste_prior, teacher=chosen.teacher)
     model, run = train(config, env_config)
     print(f"saved {run}/model.zip")
     # held-out test sessions: the agent and every baseline replay the same sessions in each
     # world; the held-out world's score is the honest one
-    results = benchmark_run({"ddpg": model}, env_config, args.rounds, args.seed)
+    results = benchmark_run({"ddpg": model}, env_config, args.rounds, args.seed,
+                            held_out=chosen.held_out_world)
     print(report({world: summarize({name: [metrics] for name, metrics in agents.items()})
                   for world, agents in results.items()}))

@@ -1,5 +1,6 @@
-"""`--taste-prior auto` and `--decoding auto`: what `musicgym train` and `benchmark` pick for
-the data, and that an explicit value always wins."""
+"""The flags left at "auto" (`--taste-prior`, `--decoding`, `--teacher`, the support and
+concentration penalties, `--ensemble-resample`, `--held-out-world`): what `musicgym train` and
+`benchmark` pick for the data, and that an explicit value always wins."""
 
 from __future__ import annotations
 
@@ -8,8 +9,14 @@ import argparse
 import pandas as pd
 import pytest
 
-from agents.training import GENERATED_TASTE_PRIOR, data_defaults
-from musicgym.commands.train import _with_data_defaults, add_arguments
+from agents.training import (
+    GENERATED_TASTE_PRIOR,
+    LOGGED_CONCENTRATION_PENALTY,
+    LOGGED_SUPPORT_PENALTY,
+    LOGGED_TEACHER,
+    data_defaults,
+)
+from musicgym.commands.train import PLAIN, _configs, _with_data_defaults, add_arguments
 from musicgym.data.dataset import PreparedDataset
 from musicgym.datasets import load_dataset
 from musicgym.synthetic.generator import SyntheticConfig, generate
@@ -51,6 +58,39 @@ def test_generated_data_get_the_taste_prior_and_cosine_logs_neither(generated_an
     assert (sac.taste_prior, sac.decoding) == (0.0, "dot")
     plain = data_defaults(logged)
     assert (plain.taste_prior, plain.decoding) == (0.0, "dot") and "logged" in plain.why
+    # generated data keep the worlds measured there, and no teacher
+    assert {k: v for k, v in chosen.flags().items() if k not in ("taste_prior", "decoding")} \
+        == {k: v for k, v in PLAIN.items() if k not in ("taste_prior", "decoding")}
+
+
+def test_logs_get_the_jackknife_worlds_and_the_pessimistic_teacher(generated_and_logged):
+    _, logged = generated_and_logged
+    chosen = data_defaults(logged)
+    assert (chosen.ensemble_resample, chosen.held_out_world) == ("jackknife", "as_trained")
+    assert (chosen.teacher, chosen.support_penalty, chosen.concentration_penalty) == (
+        LOGGED_TEACHER, LOGGED_SUPPORT_PENALTY, LOGGED_CONCENTRATION_PENALTY)
+    assert LOGGED_TEACHER == 1.0 and LOGGED_SUPPORT_PENALTY > 0
+    assert data_defaults(logged, "td3").teacher == LOGGED_TEACHER
+    sac = data_defaults(logged, "sac")  # SAC's actor samples: no teacher, same worlds
+    assert (sac.teacher, sac.support_penalty, sac.ensemble_resample) == (0.0, 0.0, "jackknife")
+
+
+def test_the_resolved_flags_reach_the_configs(generated_and_logged, tmp_path, capsys):
+    _, logged = generated_and_logged
+    args = _args()
+    train, env = _configs(args, 0, tmp_path)  # before the data are read: the plain values
+    assert (train.teacher, env.support_penalty, env.ensemble_resample) == (0.0, 0.0, "bootstrap")
+    resolved = _with_data_defaults(args, logged)
+    train, env = _configs(resolved, 0, tmp_path)
+    assert train.teacher == LOGGED_TEACHER and env.support_penalty == LOGGED_SUPPORT_PENALTY
+    assert env.concentration_penalty == LOGGED_CONCENTRATION_PENALTY
+    assert env.ensemble_resample == "jackknife" and resolved.held_out_world == "as_trained"
+    out = capsys.readouterr().out
+    assert f"--teacher {LOGGED_TEACHER:g} --support-penalty {LOGGED_SUPPORT_PENALTY:g}" in out
+    assert "--ensemble-resample jackknife --held-out-world as_trained" in out
+    explicit = _with_data_defaults(_args("--teacher", "0", "--held-out-world", "one_fit"), logged)
+    assert (explicit.teacher, explicit.held_out_world) == (0.0, "one_fit")
+    assert explicit.support_penalty == LOGGED_SUPPORT_PENALTY
 
 
 def test_auto_is_the_default_and_an_explicit_value_wins(generated_and_logged, capsys):
@@ -65,6 +105,8 @@ def test_auto_is_the_default_and_an_explicit_value_wins(generated_and_logged, ca
     assert (mixed.taste_prior, mixed.decoding) == (4.0, "cosine")
     mixed = _with_data_defaults(_args("--decoding", "nearest"), logged)
     assert (mixed.taste_prior, mixed.decoding) == (0.0, "nearest")
-    explicit = _args("--taste-prior", "0", "--decoding", "dot")
+    explicit = _args("--taste-prior", "0", "--decoding", "dot", "--teacher", "0",
+                     "--support-penalty", "0", "--concentration-penalty", "0",
+                     "--ensemble-resample", "bootstrap", "--held-out-world", "one_fit")
     assert _with_data_defaults(explicit, generated) is explicit
     assert capsys.readouterr().out.count("defaults for these data") == 2

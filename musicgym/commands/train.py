@@ -35,6 +35,10 @@ nonnegative_int = _number(int, 0, "an integer >= 0")
 nonnegative_float = _number(float, 0.0, "a number >= 0")
 AUTO = "auto"
 """Chosen for the data by `agents.training.data_defaults`, once they are read."""
+PLAIN = {"taste_prior": 0.0, "decoding": "dot", "teacher": 0.0, "support_penalty": 0.0,
+         "concentration_penalty": 0.0, "ensemble_resample": "bootstrap",
+         "held_out_world": "one_fit"}
+"""The flags whose default is "auto", and what they mean until the data are read."""
 
 
 def _auto_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -70,9 +74,10 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="user models in the training world, fitted as "
                              "--ensemble-resample says; each episode's user is one of them "
                              "(1: one fit)")
-    parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
+    parser.add_argument("--ensemble-resample", choices=(AUTO, *RESAMPLES), default=AUTO,
                         help="members fit bootstrap resamples of the world's sessions, "
-                             "disjoint folds of them, or (jackknife) every fold but one")
+                             "disjoint folds of them, or (jackknife) every fold but one; "
+                             "auto: jackknife on logs, bootstrap on generated data")
     parser.add_argument("--history-match", action="store_true",
                         help="fit the worlds' user models with explicit taste-match inputs "
                              "(each track against the session's listened and skipped tracks); "
@@ -82,21 +87,24 @@ def _env_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reward minus this times the ensemble's disagreement about each "
                              "recommended track (MOPO); with --ensemble 3 it halved DDPG's "
                              "train-minus-held-out gap on the real sample (NOTES.md)")
-    parser.add_argument("--concentration-penalty", type=nonnegative_float, default=0.0,
+    parser.add_argument("--concentration-penalty", type=_auto_or(nonnegative_float),
+                        default=AUTO,
                         help="reward minus this times how over-recommended each track is "
                              "among the env's recent recommendations (a diversity term, as "
-                             "DORL's entropy term); training only")
-    parser.add_argument("--support-penalty", type=nonnegative_float, default=0.0,
+                             "DORL's entropy term); training only; auto: see --teacher")
+    parser.add_argument("--support-penalty", type=_auto_or(nonnegative_float), default=AUTO,
                         help="reward minus this times 0.5 / sqrt(the track's training plays): "
-                             "pessimism about tracks the data barely know; training only")
+                             "pessimism about tracks the data barely know; training only; "
+                             "auto: see --teacher")
     parser.add_argument("--test", type=Path, default=None,
                         help="MSSD log or prepared dataset whose sessions start the evaluation "
                              "episodes (default: the test split of --data)")
-    parser.add_argument("--held-out-world", choices=HELD_OUT, default="one_fit",
+    parser.add_argument("--held-out-world", choices=(AUTO, *HELD_OUT), default=AUTO,
                         help="how the held-out world that judges is fitted: one fit on the "
                              "other half's sessions, or as_trained: built as the training "
                              "world (--ensemble, --ensemble-resample) on the other half's "
-                             "sessions (README, Worlds)")
+                             "sessions; auto: as_trained on logs, one_fit on generated data "
+                             "(README, Worlds)")
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,12 +122,14 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the mean vector of its listened tracks, as item-kNN) times "
                              "this, and learn what to add to it; 0: off; auto: 16 on "
                              "generated data, 0 on logs (README, Worlds)")
-    parser.add_argument("--teacher", type=nonnegative_float, default=0.0,
+    parser.add_argument("--teacher", type=_auto_or(nonnegative_float), default=AUTO,
                         help="DDPG/TD3: weight of the training world's greedy teacher: the "
                              "actor also learns to decode to the tracks world A's user models "
                              "rate best in each training state, ranked by the training "
                              "reward (P(listened) less the support and concentration "
-                             "penalties; it reads the simulator only while training); 0: off "
+                             "penalties; it reads the simulator only while training); 0: off; "
+                             "auto: on logs (DDPG/TD3) 1, with --support-penalty 1 "
+                             "--concentration-penalty 0; on generated data 0 and both 0 "
                              "(README, Worlds)")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
@@ -157,22 +167,22 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     from musicgym.envs.config import EnvConfig
 
     # "auto" stands for the plain values until `_with_data_defaults` has read the data
-    decoding = "dot" if args.decoding == AUTO else args.decoding
-    taste_prior = 0.0 if args.taste_prior == AUTO else args.taste_prior
+    plain = {name: PLAIN[name] if getattr(args, name) == AUTO else getattr(args, name)
+             for name in PLAIN}
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
-                    min_plays=args.min_plays, decoding=decoding, world=args.world,
-                    ensemble=args.ensemble, ensemble_resample=args.ensemble_resample,
+                    min_plays=args.min_plays, decoding=plain["decoding"], world=args.world,
+                    ensemble=args.ensemble, ensemble_resample=plain["ensemble_resample"],
                     history_match=args.history_match,
                     uncertainty_penalty=args.uncertainty_penalty,
-                    concentration_penalty=args.concentration_penalty,
-                    support_penalty=args.support_penalty)
+                    concentration_penalty=plain["concentration_penalty"],
+                    support_penalty=plain["support_penalty"])
     # N evenly spaced checkpoints: SB3 counts them in vector steps of num_envs env-steps
     vector_steps = math.ceil(args.timesteps / args.num_envs)
     checkpoint_freq = (math.ceil(vector_steps / args.checkpoints) * args.num_envs
                        if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
-                        noise_sigma=args.noise_sigma, taste_prior=taste_prior,
-                        teacher=args.teacher, timesteps=args.timesteps,
+                        noise_sigma=args.noise_sigma, taste_prior=plain["taste_prior"],
+                        teacher=plain["teacher"], timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
@@ -234,24 +244,28 @@ def _load_data(data: Path | None) -> Any:
 def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Namespace:
     """`args` with "auto" replaced by what `agents.training.data_defaults` chose for `dataset`.
 
-    `dataset` is that of `--data`; "auto" is the default of `--taste-prior` and `--decoding`.
-
-    The choice is printed. An explicit value of either flag is kept; only a flag left at
-    "auto" follows the data.
+    `dataset` is that of `--data`; "auto" is the default of every flag in `PLAIN`. The choice
+    is printed. An explicit value of a flag is kept; only a flag left at "auto" follows the
+    data.
     """
-    if AUTO not in (args.taste_prior, args.decoding):
+    if all(getattr(args, name) != AUTO for name in PLAIN):
         return args
     from agents.training import data_defaults
 
-    chosen = data_defaults(dataset, args.algo)
+    chosen = data_defaults(dataset, args.algo).flags()
     resolved = argparse.Namespace(**vars(args))
-    if args.taste_prior == AUTO:
-        resolved.taste_prior = chosen.taste_prior
-    if args.decoding == AUTO:
-        resolved.decoding = chosen.decoding
-    print(f"defaults for these data ({chosen.why}): --taste-prior {resolved.taste_prior:g} "
-          f"--decoding {resolved.decoding}", flush=True)
+    for name in PLAIN:
+        if getattr(args, name) == AUTO:
+            setattr(resolved, name, chosen[name])
+    shown = " ".join(f"--{name.replace('_', '-')} {_shown(getattr(resolved, name))}"
+                     for name in PLAIN)
+    print(f"defaults for these data ({data_defaults(dataset, args.algo).why}): {shown}",
+          flush=True)
     return resolved
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _prepare(env_config: Any, progress: bool = True, held_out: str = "one_fit") -> None:
