@@ -16,6 +16,7 @@ from agents.training import (
     LOGGED_TEACHER,
     data_defaults,
 )
+from musicgym.commands import fidelity
 from musicgym.commands.train import PLAIN, _configs, _with_data_defaults, add_arguments
 from musicgym.data.dataset import PreparedDataset
 from musicgym.datasets import load_dataset
@@ -110,3 +111,19 @@ def test_auto_is_the_default_and_an_explicit_value_wins(generated_and_logged, ca
                      "--ensemble-resample", "bootstrap", "--held-out-world", "one_fit")
     assert _with_data_defaults(explicit, generated) is explicit
     assert capsys.readouterr().out.count("defaults for these data") == 2
+
+
+def test_fidelity_builds_the_decision_worlds_as_the_benchmark_does(generated_and_logged, capsys):
+    generated, logged = generated_and_logged
+    parser = argparse.ArgumentParser()
+    fidelity.add_arguments(parser)
+    args = parser.parse_args(["--out", "r"])
+    assert (args.ensemble_resample, args.held_out_world) == ("auto", "auto")
+    on_logs = fidelity._worlds_for_the_data(args, logged)
+    assert (on_logs.ensemble_resample, on_logs.held_out_world) == ("jackknife", "as_trained")
+    generated_worlds = fidelity._worlds_for_the_data(args, generated)
+    assert (generated_worlds.ensemble_resample, generated_worlds.held_out_world) == (
+        "bootstrap", "one_fit")
+    assert "--ensemble-resample jackknife --held-out-world as_trained" in capsys.readouterr().out
+    explicit = parser.parse_args(["--out", "r", "--ensemble-resample", "folds"])
+    assert fidelity._worlds_for_the_data(explicit, logged).ensemble_resample == "folds"

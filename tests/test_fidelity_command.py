@@ -26,6 +26,7 @@ def test_fidelity_on_a_generated_set(generated: Path, tmp_path: Path,
                  "--ensemble", "1", "--replicates", "2", "--bayes-draws", "64"]) == 0
     printed = capsys.readouterr().out
     assert "observable Bayes reference" in printed and "test split of --train" in printed
+    assert "decision section for these data: --ensemble-resample bootstrap" in printed
     report = json.loads((out / "report.json").read_text())
     model = report["predictors"]["model"]
     assert 0.3 < model["maa"] < 0.8

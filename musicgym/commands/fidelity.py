@@ -6,11 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.validation import MSSDValidationError
 from musicgym.envs.config import HELD_OUT, RESAMPLES
+
+AUTO = "auto"
+"""`--ensemble-resample` and `--held-out-world` as `musicgym benchmark` chooses for the data."""
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,14 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "teacher-forced figures are reported too; in the decision section "
                              "world A pools K fits, judged in B fitted as --held-out-world "
                              "says, as in the benchmark")
-    parser.add_argument("--ensemble-resample", choices=RESAMPLES, default="bootstrap",
+    parser.add_argument("--ensemble-resample", choices=(AUTO, *RESAMPLES), default=AUTO,
                         help="in the decision section, how world A's K fits read its sessions: "
                              "bootstrap resamples, disjoint folds, or (jackknife) every fold "
-                             "but one")
-    parser.add_argument("--held-out-world", choices=HELD_OUT, default="one_fit",
+                             "but one; auto: as `musicgym benchmark` chooses for the data")
+    parser.add_argument("--held-out-world", choices=(AUTO, *HELD_OUT), default=AUTO,
                         help="in the decision section, how world B, the judge, is fitted: one "
                              "fit, or as_trained: as world A (K fits, resampled the same way), "
-                             "as `musicgym benchmark --held-out-world` does")
+                             "as `musicgym benchmark --held-out-world` does; auto: as the "
+                             "benchmark chooses for the data")
     parser.add_argument("--replicates", type=int, default=10,
                         help="free-running rollouts per held-out session")
     parser.add_argument("--bayes-draws", type=int, default=2048,
@@ -166,6 +170,26 @@ def _print_figures(result: FidelityResult) -> None:
                   f"{s['bayes_auc']:.4f} (gap {s['bayes_auc'] - s['auc']:.4f})")
 
 
+def _worlds_for_the_data(args: argparse.Namespace, train: Any) -> argparse.Namespace:
+    """`args` with "auto" worlds chosen for `train` as `musicgym benchmark` chooses them.
+
+    `--ensemble-resample` and `--held-out-world` follow `agents.training.data_defaults`.
+    """
+    if AUTO not in (args.ensemble_resample, args.held_out_world):
+        return args
+    from agents.training import data_defaults
+
+    chosen = data_defaults(train)
+    resolved = argparse.Namespace(**vars(args))
+    if args.ensemble_resample == AUTO:
+        resolved.ensemble_resample = chosen.ensemble_resample
+    if args.held_out_world == AUTO:
+        resolved.held_out_world = chosen.held_out_world
+    print(f"decision section for these data: --ensemble-resample {resolved.ensemble_resample} "
+          f"--held-out-world {resolved.held_out_world}", flush=True)
+    return resolved
+
+
 def _decisions(args: argparse.Namespace) -> dict[str, float]:
     """Decision fidelity of the training data's worlds A and B (`agents.decisions`)."""
     from agents.decisions import decision_fidelity
@@ -196,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     except (MSSDValidationError, MSSDInputError) as err:
         return _fail(str(err))
     same = test.checksum == train.checksum
+    args = _worlds_for_the_data(args, train)
     parts, sessions, rows = _evaluate(args, train, test, same)
     result = summarize(parts)
     held_out = _held_out(args, same)
