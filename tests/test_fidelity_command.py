@@ -121,11 +121,13 @@ def test_fidelity_decision_worlds_read_the_resample_asked(
                         lambda data, **options: asked.update(options) or {})
     parser = argparse.ArgumentParser()
     fidelity.add_arguments(parser)
-    args = parser.parse_args(["--out", "r", "--ensemble-resample", "jackknife"])
+    args = parser.parse_args(["--out", "r", "--ensemble-resample", "jackknife",
+                              "--held-out-world", "one_fit"])
     fidelity._decisions(args)
     assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "jackknife",
                      "held_out": "one_fit"}
-    fidelity._decisions(parser.parse_args(["--out", "r", "--held-out-world", "as_trained"]))
+    fidelity._decisions(parser.parse_args(["--out", "r", "--held-out-world", "as_trained",
+                                           "--ensemble-resample", "bootstrap"]))
     assert asked == {"rounds": 1, "seed": 0, "ensemble": 3, "resample": "bootstrap",
                      "held_out": "as_trained"}
     with pytest.raises(SystemExit):
