@@ -166,9 +166,10 @@ def data_defaults(dataset: Any, algo: str = "ddpg") -> DataDefaults:
     the prior and "cosine" each lowered DDPG's held-out score (0.511 and 0.523 against 0.626),
     so both stay off. There the training world's members are jackknife fits, the held-out
     world is built as the training world, and DDPG and TD3 learn from the greedy teacher
-    (`LOGGED_TEACHER`) under pessimism (`LOGGED_SUPPORT_PENALTY`) and a concentration penalty
-    (`LOGGED_CONCENTRATION_PENALTY`): with these DDPG beat most_popular in the held-out world
-    by 0.06 (README, Worlds). SAC has no taste prior (its actor is SB3's own) and no teacher,
+    (`LOGGED_TEACHER`) under pessimism (`LOGGED_SUPPORT_PENALTY`): with these DDPG beat
+    most_popular in the held-out world by 0.06 (README, Worlds). The concentration penalty
+    (`LOGGED_CONCENTRATION_PENALTY`) stays 0: a teacher that ranked by it spread greedy's
+    picks, not DDPG's (NOTES.md). SAC has no taste prior (its actor is SB3's own) and no teacher,
     and keeps "dot" decoding.
 
     :param dataset: the prepared dataset the agent trains on

@@ -252,15 +252,15 @@ def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Name
         return args
     from agents.training import data_defaults
 
-    chosen = data_defaults(dataset, args.algo).flags()
+    defaults = data_defaults(dataset, args.algo)
+    chosen = defaults.flags()
     resolved = argparse.Namespace(**vars(args))
     for name in PLAIN:
         if getattr(args, name) == AUTO:
             setattr(resolved, name, chosen[name])
     shown = " ".join(f"--{name.replace('_', '-')} {_shown(getattr(resolved, name))}"
                      for name in PLAIN)
-    print(f"defaults for these data ({data_defaults(dataset, args.algo).why}): {shown}",
-          flush=True)
+    print(f"defaults for these data ({defaults.why}): {shown}", flush=True)
     return resolved
 
 
