@@ -232,6 +232,20 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
     assert pooled.teacher_forced["auc"] == pytest.approx(members[0]["auc"])
 
 
+def _assert_by_session_is_probs(fast, state, tracks, context, positions, length) -> None:
+    """`probs_by_session` (each session given once, two candidates each) is `probs` of the
+    gathered rows, and `probs` of one candidate per session is itself the by-session path."""
+    sessions = np.repeat(np.arange(len(state)), 2)
+    candidates = np.stack([tracks, np.roll(tracks, 1)], axis=1).ravel()
+    gathered = fast.probs(state[sessions], candidates, context[sessions], positions[sessions],
+                          length[sessions])
+    np.testing.assert_allclose(fast.probs_by_session(state, sessions, candidates, context,
+                                                     positions, length), gathered, atol=1e-6)
+    np.testing.assert_array_equal(fast.probs(state, tracks, context, positions, length),
+                                  fast.probs_by_session(state, None, tracks, context,
+                                                        positions, length))
+
+
 def test_numpy_inference_matches_torch(dataset, simulator) -> None:
     from musicgym.simulator.numpy_response import NumpyResponse
 
@@ -245,6 +259,7 @@ def test_numpy_inference_matches_torch(dataset, simulator) -> None:
                 packed.session_length)
         np.testing.assert_allclose(fast.probs(np_state, *args),
                                    model.probs(torch_state, *args), atol=1e-5)
+        _assert_by_session_is_probs(fast, np_state, *args)
         step = (packed.tracks[:, t], packed.outcomes[:, t], packed.context)
         torch_state = model.observe(torch_state, *step)
         np_state = fast.observe(np_state, *step)
@@ -279,6 +294,7 @@ def test_history_match_inputs_agree_in_every_path(dataset, tmp_path: Path) -> No
         live = packed.mask[:, t]
         np.testing.assert_allclose(step_probs[live], forced[live, t], atol=1e-5)
         np.testing.assert_allclose(fast.probs(np_state, *args), step_probs, atol=1e-5)
+        _assert_by_session_is_probs(fast, np_state, *args)
         step = (packed.tracks[:, t], packed.outcomes[:, t], packed.context)
         torch_state = model.observe(torch_state, *step)
         np_state = fast.observe(np_state, *step)

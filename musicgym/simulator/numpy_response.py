@@ -127,30 +127,35 @@ class NumpyResponse:
     def probs(self, state: np.ndarray, candidates: np.ndarray, context: np.ndarray,
               position: np.ndarray, session_length: np.ndarray) -> np.ndarray:
         """Outcome probabilities [B, 4] of one candidate track per session."""
-        return self.probs_by_session(state, np.arange(len(state)), candidates, context,
-                                     position, session_length)
+        # no session index: the env step's per-slot call gathers nothing (gathers cost 20%)
+        return self.probs_by_session(state, None, candidates, context, position,
+                                     session_length)
 
-    def probs_by_session(self, state: np.ndarray, sessions: np.ndarray, candidates: np.ndarray,
-                         context: np.ndarray, position: np.ndarray,
+    def probs_by_session(self, state: np.ndarray, sessions: np.ndarray | None,
+                         candidates: np.ndarray, context: np.ndarray, position: np.ndarray,
                          session_length: np.ndarray) -> np.ndarray:
         """`probs` of candidates [B] heard by `sessions` [B], rows of the per-session arrays.
 
         `state` [N, H], `context` [N, C], `position` [N] and `session_length` [N] are given once
         per session, so the terms that depend on the session alone are computed N times, not
         B times: scoring many candidates per session (greedy references) costs far less.
+        `sessions` None: session i hears candidate i (B = N), as `probs`.
         """
+        def per(values: np.ndarray) -> np.ndarray:
+            return values if sessions is None else values[sessions]
+
         h = self.gru_size
         gru = state[:, :h]
-        taste = (gru @ self.taste_w + self.taste_b)[sessions]
+        taste = per(gru @ self.taste_w + self.taste_b)
         top = MAX_SESSION_LENGTH + 1
-        pos = np.minimum(position, top)[sessions]
-        length = np.minimum(session_length, top)[sessions]
+        pos = per(np.minimum(position, top))
+        length = per(np.minimum(session_length, top))
         emb = self.embeddings[candidates]
-        hidden = ((gru @ self.w_state)[sessions] + self.track_head[candidates]
+        hidden = (per(gru @ self.w_state) + self.track_head[candidates]
                   + (taste * emb) @ self.w_match
-                  + (context @ self.w_ctx)[sessions] + self.position_head[pos, length])
+                  + per(context @ self.w_ctx) + self.position_head[pos, length])
         if self.history_match:
-            sums, d = state[sessions, h:], emb.shape[1]
+            sums, d = per(state)[:, h:], emb.shape[1]
             listened = sums[:, :d] / np.maximum(sums[:, d:d + 1], 1.0)
             skipped = sums[:, d + 1:2 * d + 1] / np.maximum(sums[:, -1:], 1.0)
             match = np.stack([(emb * listened).sum(1), (emb * skipped).sum(1)], axis=1)
