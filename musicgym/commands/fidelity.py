@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from musicgym.commands.train import AUTO, flags_line, resolve_auto
 from musicgym.data.readers import MSSDInputError
 from musicgym.data.validation import MSSDValidationError
 from musicgym.envs.config import HELD_OUT, RESAMPLES
 
-AUTO = "auto"
-"""`--ensemble-resample` and `--held-out-world` as `musicgym benchmark` chooses for the data."""
+WORLD_FLAGS = ("ensemble_resample", "held_out_world")
+"""The decision section's flags that default to "auto": as `musicgym benchmark` chooses."""
 
 if TYPE_CHECKING:
     import numpy as np
@@ -175,18 +176,12 @@ def _worlds_for_the_data(args: argparse.Namespace, train: Any) -> argparse.Names
 
     `--ensemble-resample` and `--held-out-world` follow `agents.training.data_defaults`.
     """
-    if AUTO not in (args.ensemble_resample, args.held_out_world):
+    if all(getattr(args, name) != AUTO for name in WORLD_FLAGS):
         return args
     from agents.training import data_defaults
 
-    chosen = data_defaults(train)
-    resolved = argparse.Namespace(**vars(args))
-    if args.ensemble_resample == AUTO:
-        resolved.ensemble_resample = chosen.ensemble_resample
-    if args.held_out_world == AUTO:
-        resolved.held_out_world = chosen.held_out_world
-    print(f"decision section for these data: --ensemble-resample {resolved.ensemble_resample} "
-          f"--held-out-world {resolved.held_out_world}", flush=True)
+    resolved = resolve_auto(args, WORLD_FLAGS, data_defaults(train).flags())
+    print(f"decision section for these data: {flags_line(resolved, WORLD_FLAGS)}", flush=True)
     return resolved
 
 

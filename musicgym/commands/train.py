@@ -253,15 +253,26 @@ def _with_data_defaults(args: argparse.Namespace, dataset: Any) -> argparse.Name
     from agents.training import data_defaults
 
     defaults = data_defaults(dataset, args.algo)
-    chosen = defaults.flags()
+    resolved = resolve_auto(args, tuple(PLAIN), defaults.flags())
+    print(f"defaults for these data ({defaults.why}): {flags_line(resolved, tuple(PLAIN))}",
+          flush=True)
+    return resolved
+
+
+def resolve_auto(args: argparse.Namespace, names: tuple[str, ...],
+                 chosen: dict[str, Any]) -> argparse.Namespace:
+    """A copy of `args` in which each of `names` left at "auto" takes its value in `chosen`."""
     resolved = argparse.Namespace(**vars(args))
-    for name in PLAIN:
+    for name in names:
         if getattr(args, name) == AUTO:
             setattr(resolved, name, chosen[name])
-    shown = " ".join(f"--{name.replace('_', '-')} {_shown(getattr(resolved, name))}"
-                     for name in PLAIN)
-    print(f"defaults for these data ({defaults.why}): {shown}", flush=True)
     return resolved
+
+
+def flags_line(args: argparse.Namespace, names: tuple[str, ...]) -> str:
+    """`--flag value` for each of `names`, as the command line spells them."""
+    return " ".join(f"--{name.replace('_', '-')} {_shown(getattr(args, name))}"
+                    for name in names)
 
 
 def _shown(value: Any) -> str:
