@@ -12,10 +12,13 @@ with the transition. The teacher ranks by the reward the agent is trained on: P(
 the env's `support_penalty` κ times 0.5 / sqrt(the track's training plays), as `greedy_lcb`
 ranks with its own κ, and less the env's `concentration_penalty` β times how over-recommended
 the track is among the agent's recent recommendations (so the teacher spreads its picks over
-near-best tracks as the agent keeps to a few). After each of SB3's updates the actor takes one
-step on `teacher_weight` times the cross-entropy of those tracks under its decoding (as
-`bc_logged` clones the log). The teacher reads the simulator only while training; the trained
-actor recommends alone.
+near-best tracks as the agent keeps to a few). With `teacher_taste` η above 0 each track's score
+also gains η times its cosine to the session's taste vector (`agents.scoring.knn_scores`), so that
+among near-best tracks each listener is taught the ones nearest their own taste: labels that
+depend on the state, which the actor (a function of the state) can follow. After each of SB3's
+updates the actor takes one step on `teacher_weight` times the cross-entropy of those tracks under
+its decoding (as `bc_logged` clones the log). The teacher reads the simulator only while
+training; the trained actor recommends alone.
 
 Their `.load` is SB3's: it unpickles parts of the zip with cloudpickle, which can run any code,
 so load only zips you made or trust. A run folder's weights-only `policy.pt` loads safely with
@@ -75,15 +78,21 @@ class EffectiveActionMixin:
     over tracks), so the critic sees the whole catalog and not only the actor's neighbourhood.
 
     `teacher_weight` (>= 0; DDPG and TD3 only) weighs the training world's greedy teacher (see
-    the module docstring); 0: no teacher.
+    the module docstring); 0: no teacher. `teacher_taste` (>= 0; needs a teacher) weighs the
+    listener's taste in the teacher's ranking.
     """
 
     def __init__(self, *args: Any, explore_tracks: float = 0.0, teacher_weight: float = 0.0,
-                 **kwargs: Any) -> None:
+                 teacher_taste: float = 0.0, **kwargs: Any) -> None:
         if not 0.0 <= explore_tracks <= 1.0:
             raise ValueError(f"explore_tracks ({explore_tracks}) must be in [0, 1]")
-        if not (np.isfinite(teacher_weight) and teacher_weight >= 0):
-            raise ValueError(f"teacher_weight ({teacher_weight}) must be a number >= 0")
+        for name, value in (("teacher_weight", teacher_weight), ("teacher_taste", teacher_taste)):
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} ({value}) must be a number >= 0")
+        if teacher_taste > 0 and teacher_weight <= 0:
+            raise ValueError(f"teacher_taste ({teacher_taste}) shapes the teacher's ranking, "
+                             "and teacher_weight is 0 (no teacher): set teacher_weight > 0 "
+                             "or leave teacher_taste at 0")
         if teacher_weight > 0:
             if isinstance(self, SAC):
                 raise ValueError("teacher_weight is for DDPG and TD3 (SAC's actor samples its "
@@ -91,6 +100,7 @@ class EffectiveActionMixin:
             kwargs["replay_buffer_class"] = TeacherReplayBuffer
         self.explore_tracks = explore_tracks
         self.teacher_weight = float(teacher_weight)
+        self.teacher_taste = float(teacher_taste)
         self._track_rng: np.random.Generator | None = None
         self._catalog: np.ndarray | None = None
         self._teacher_pessimism: float | None = None  # set by `learn`: the teacher is ready
@@ -153,7 +163,7 @@ class EffectiveActionMixin:
         if self._teacher_pessimism is not None:  # the sessions are in the state acted in
             env = self.env.get_attr("unwrapped")[0]
             self._teacher_rows = greedy_tracks(env, None, self._teacher_pessimism,
-                                               self._teacher_concentration)
+                                               self._teacher_concentration, self.teacher_taste)
         action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
         if self.explore_tracks <= 0.0 or self.num_timesteps < learning_starts:
             return action, buffer_action

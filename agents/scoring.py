@@ -95,9 +95,17 @@ def greedy_scores(env: Any, candidates: np.ndarray, world: World | None = None,
 
 
 def greedy_tracks(env: Any, world: World | None = None, pessimism: float = 0.0,
-                  concentration: float = 0.0) -> np.ndarray:
-    """Catalog rows [N, slate_size] greedy-by-model recommends now: best allowed first."""
+                  concentration: float = 0.0, taste: float = 0.0) -> np.ndarray:
+    """Catalog rows [N, slate_size] greedy-by-model recommends now: best allowed first.
+
+    With `taste` > 0 each track's score also gains that times its cosine to the session's taste
+    vector (`knn_scores`): among tracks the model rates about equally, each listener gets the
+    ones nearest their own taste, so the picks depend on who is listening and spread over the
+    catalog (the teacher's `teacher_taste`).
+    """
     scores = greedy_scores(env, greedy_candidates(env), world, pessimism,
                            concentration=concentration)
+    if taste > 0:
+        scores = scores + taste * knn_scores(env)
     top = top_slate(scores, env.sessions.allowed(), env.sessions.config.slate_size)
     return env.bundle.decoder.rows[top]

@@ -58,6 +58,8 @@ LOGGED_SUPPORT_PENALTY = 1.0
 """The support penalty κ `data_defaults` picks for DDPG and TD3 on logged data."""
 LOGGED_CONCENTRATION_PENALTY = 0.0
 """The concentration penalty β `data_defaults` picks for DDPG and TD3 on logged data."""
+LOGGED_TEACHER_TASTE = 0.0
+"""The teacher's taste weight η `data_defaults` picks for DDPG and TD3 on logged data."""
 
 POLICY_FILE = "policy.pt"
 RUN_FORMAT = 2
@@ -78,6 +80,10 @@ class TrainConfig:
     teacher: float = 0.0
     """DDPG and TD3: weight of the training world's greedy teacher, whose best tracks the
     actor also learns to decode to (`agents.algorithms`); 0: no teacher."""
+    teacher_taste: float = 0.0
+    """DDPG and TD3 with a teacher: weight of the listener's taste (cosine to the session's
+    taste vector) in the teacher's ranking, so each listener is taught near-best tracks nearest
+    their taste (`agents.algorithms`); 0: the teacher ranks by the reward alone."""
     timesteps: int = 240_000
     num_envs: int = 32
     """Sessions stepped together. With one gradient step per vector step, more envs give the
@@ -118,6 +124,12 @@ class TrainConfig:
         if self.teacher > 0 and self.algo == "sac":
             raise ValueError("teacher is for DDPG and TD3 (SAC's actor samples its actions); "
                              "leave it at 0 with algo='sac'")
+        if not (math.isfinite(self.teacher_taste) and self.teacher_taste >= 0):
+            raise ValueError(f"teacher_taste ({self.teacher_taste}) must be a number >= 0")
+        if self.teacher_taste > 0 and self.teacher == 0:
+            raise ValueError(f"teacher_taste ({self.teacher_taste}) shapes the teacher's "
+                             "ranking, and teacher is 0: set teacher > 0 or leave "
+                             "teacher_taste at 0")
         for name in ("timesteps", "num_envs", "eval_freq", "eval_episodes", "torch_threads"):
             _check_int(name, getattr(self, name), 1)
         _check_int("checkpoint_freq", self.checkpoint_freq, 0)
@@ -141,6 +153,7 @@ class DataDefaults:
     decoding: str
     why: str
     teacher: float = 0.0
+    teacher_taste: float = 0.0
     support_penalty: float = 0.0
     concentration_penalty: float = 0.0
     ensemble_resample: str = "bootstrap"
@@ -185,7 +198,8 @@ def data_defaults(dataset: Any, algo: str = "ddpg") -> DataDefaults:
         return DataDefaults(0.0, "dot", "logged data: no taste prior, dot decoding, jackknife "
                                         "worlds, the greedy teacher under pessimism",
                             teacher=LOGGED_TEACHER, support_penalty=LOGGED_SUPPORT_PENALTY,
-                            concentration_penalty=LOGGED_CONCENTRATION_PENALTY, **worlds)
+                            concentration_penalty=LOGGED_CONCENTRATION_PENALTY,
+                            teacher_taste=LOGGED_TEACHER_TASTE, **worlds)
     if algo == "sac":
         return DataDefaults(0.0, "dot", "generated data, but SAC has no taste prior: dot "
                                         "decoding")
@@ -280,6 +294,8 @@ def _train(config: TrainConfig, env_config: EnvConfig,
                                  if config.taste_prior else {})
         if config.teacher:
             extra["teacher_weight"] = config.teacher
+        if config.teacher_taste:
+            extra["teacher_taste"] = config.teacher_taste
         model = make_agent(config.algo, venv, preset=config.preset, noise=config.noise,
                            noise_sigma=config.noise_sigma, seed=config.seed, device=device,
                            **extra)

@@ -62,7 +62,8 @@ if __name__ == "__main__":
                          num_envs=args.num_envs, eval_freq=args.eval_freq,
                          checkpoint_freq=2 * args.eval_freq, runs_dir=args.runs_dir,
                          exp_name="train_script", seed=args.seed,
-                         taste_prior=chosen.taste_prior, teacher=chosen.teacher)
+                         taste_prior=chosen.taste_prior, teacher=chosen.teacher,
+                         teacher_taste=chosen.teacher_taste)
     model, run = train(config, env_config)
     print(f"saved {run}/model.zip")
     # held-out test sessions: the agent and every baseline replay the same sessions in each

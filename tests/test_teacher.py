@@ -18,7 +18,7 @@ from stable_baselines3 import DDPG
 from agents.algorithms import TeacherReplayBuffer
 from agents.baselines import GreedyModelAgent
 from agents.policy import make_agent
-from agents.scoring import greedy_candidates, greedy_scores, greedy_tracks
+from agents.scoring import greedy_candidates, greedy_scores, greedy_tracks, knn_scores, top_slate
 from agents.training import TrainConfig
 from musicgym.cli import build_parser
 from musicgym.commands.train import _configs
@@ -102,16 +102,55 @@ def test_without_a_teacher_nothing_changes(vec: MusicRecVectorEnv) -> None:
 def test_bad_teachers_are_refused(vec: MusicRecVectorEnv) -> None:
     with pytest.raises(ValueError, match=r"teacher_weight \(-1"):
         make_agent("ddpg", vec, teacher_weight=-1.0)
+    with pytest.raises(ValueError, match=r"teacher_taste \(nan"):
+        make_agent("ddpg", vec, teacher_weight=1.0, teacher_taste=float("nan"))
+    with pytest.raises(ValueError, match=r"teacher_taste \(0.1\) shapes the teacher's ranking, "
+                                         "and teacher_weight is 0"):
+        make_agent("ddpg", vec, teacher_taste=0.1)
+    with pytest.raises(ValueError, match="teacher_taste .* and teacher is 0"):
+        TrainConfig(teacher_taste=0.1)
+    with pytest.raises(ValueError, match=r"teacher_taste \(-1"):
+        TrainConfig(teacher=1.0, teacher_taste=-1.0)
     with pytest.raises(ValueError, match="teacher_weight is for DDPG and TD3"):
         make_agent("sac", vec, teacher_weight=1.0)
     assert make_agent("td3", vec, seed=1, **SMALL).teacher_weight == 1.0
 
 
 def test_the_flag_reaches_the_train_config(tmp_path) -> None:
-    args = build_parser().parse_args(["train", "--teacher", "2.5"])
+    args = build_parser().parse_args(["train", "--teacher", "2.5", "--teacher-taste", "0.1"])
     train, _ = _configs(args, 0, tmp_path)
-    assert isinstance(train, TrainConfig) and train.teacher == 2.5
-    assert _configs(build_parser().parse_args(["train"]), 0, tmp_path)[0].teacher == 0.0
+    assert isinstance(train, TrainConfig) and (train.teacher, train.teacher_taste) == (2.5, 0.1)
+    plain = _configs(build_parser().parse_args(["train"]), 0, tmp_path)[0]
+    assert (plain.teacher, plain.teacher_taste) == (0.0, 0.0)
+
+
+def test_the_taste_weight_adds_each_listeners_taste_to_the_teachers_ranking() -> None:
+    env = MusicRecVectorEnv(num_envs=16)
+    env.reset(seed=3)
+    allowed = env.sessions.allowed()
+    scores = greedy_scores(env, greedy_candidates(env))
+    knn = knn_scores(env)
+    rows = env.bundle.decoder.rows
+    np.testing.assert_array_equal(greedy_tracks(env, taste=0.0), greedy_tracks(env))
+    for eta in (0.05, 0.5):
+        np.testing.assert_array_equal(greedy_tracks(env, taste=eta),
+                                      rows[top_slate(scores + eta * knn, allowed, 1)])
+    # an overwhelming weight leaves the ranking to the taste alone: item-kNN's picks
+    np.testing.assert_array_equal(greedy_tracks(env, taste=1e6), rows[top_slate(knn, allowed, 1)])
+    # the picks follow the listener: more distinct tracks over the 16 sessions
+    plain = len(np.unique(greedy_tracks(env)))
+    tasted = len(np.unique(greedy_tracks(env, taste=0.5)))
+    assert tasted > plain, (plain, tasted)
+
+
+def test_a_taste_weighted_teacher_teaches_its_own_ranking(vec: MusicRecVectorEnv) -> None:
+    model = make_agent("ddpg", vec, seed=4, **SMALL, teacher_taste=0.5)
+    model.learn(16)  # two vector steps
+    fresh = MusicRecVectorEnv(8, AutoresetMode.SAME_STEP, **vars(vec.config))
+    fresh.reset(seed=4)
+    taught = model.replay_buffer.teacher[0]
+    np.testing.assert_array_equal(taught, greedy_tracks(fresh, taste=0.5))
+    assert (taught != greedy_tracks(fresh)).any()  # not the plain teacher's tracks
 
 
 def test_the_teacher_ranks_by_the_penalised_training_reward() -> None:

@@ -35,8 +35,8 @@ nonnegative_int = _number(int, 0, "an integer >= 0")
 nonnegative_float = _number(float, 0.0, "a number >= 0")
 AUTO = "auto"
 """Chosen for the data by `agents.training.data_defaults`, once they are read."""
-PLAIN = {"taste_prior": 0.0, "decoding": "dot", "teacher": 0.0, "support_penalty": 0.0,
-         "concentration_penalty": 0.0, "ensemble_resample": "bootstrap",
+PLAIN = {"taste_prior": 0.0, "decoding": "dot", "teacher": 0.0, "teacher_taste": 0.0,
+         "support_penalty": 0.0, "concentration_penalty": 0.0, "ensemble_resample": "bootstrap",
          "held_out_world": "one_fit"}
 """The flags whose default is "auto", and what they mean until the data are read."""
 
@@ -131,6 +131,11 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                              "auto: on logs (DDPG/TD3) 1, with --support-penalty 1 "
                              "--concentration-penalty 0; on generated data 0 and both 0 "
                              "(README, Worlds)")
+    parser.add_argument("--teacher-taste", type=_auto_or(nonnegative_float), default=AUTO,
+                        help="DDPG/TD3 with --teacher: the teacher's ranking also adds this "
+                             "times each track's cosine to the session's taste vector, so "
+                             "each listener is taught near-best tracks nearest their taste "
+                             "(spreads the agent's picks); 0: off; auto: see --teacher")
     parser.add_argument("--timesteps", type=positive_int, default=240_000,
                         help="environment steps, summed over the envs")
     parser.add_argument("--num-envs", type=positive_int, default=32,
@@ -182,7 +187,8 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
                        if args.checkpoints else 0)
     train = TrainConfig(algo=args.algo, preset=args.preset, noise=args.noise,
                         noise_sigma=args.noise_sigma, taste_prior=plain["taste_prior"],
-                        teacher=plain["teacher"], timesteps=args.timesteps,
+                        teacher=plain["teacher"], teacher_taste=plain["teacher_taste"],
+                        timesteps=args.timesteps,
                         num_envs=args.num_envs, eval_freq=args.eval_freq,
                         checkpoint_freq=checkpoint_freq, runs_dir=runs_dir,
                         exp_name=getattr(args, "exp_name", None) or args.algo, seed=seed,
@@ -336,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
                                           "held_out": args.held_out_world,
                                           "taste_prior": args.taste_prior,
                                           "teacher": args.teacher,
+                                          "teacher_taste": args.teacher_taste,
                                           "decoding": args.decoding}))
     print(headline(summary, args.algo))
     print(_where(folder, env_config, args.test, args.timesteps))
@@ -456,6 +463,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
             "concentration_penalty": args.concentration_penalty,
             "support_penalty": args.support_penalty, "algo": args.algo,
             "taste_prior": args.taste_prior, "teacher": args.teacher,
+            "teacher_taste": args.teacher_taste,
             "decoding": args.decoding, "timesteps": args.timesteps, "num_envs": args.num_envs,
             "offline": bool(getattr(args, "offline", True) and args.slate_size == 1)}
     if meta["offline"]:
