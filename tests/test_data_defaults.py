@@ -14,6 +14,7 @@ from agents.training import (
     LOGGED_CONCENTRATION_PENALTY,
     LOGGED_SUPPORT_PENALTY,
     LOGGED_TEACHER,
+    LOGGED_TEACHER_TASTE,
     data_defaults,
 )
 from musicgym.commands import fidelity
@@ -87,7 +88,9 @@ def test_the_resolved_flags_reach_the_configs(generated_and_logged, tmp_path, ca
     assert env.concentration_penalty == LOGGED_CONCENTRATION_PENALTY
     assert env.ensemble_resample == "jackknife" and resolved.held_out_world == "as_trained"
     out = capsys.readouterr().out
-    assert f"--teacher {LOGGED_TEACHER:g} --support-penalty {LOGGED_SUPPORT_PENALTY:g}" in out
+    assert train.teacher_taste == LOGGED_TEACHER_TASTE
+    assert (f"--teacher {LOGGED_TEACHER:g} --teacher-taste {LOGGED_TEACHER_TASTE:g} "
+            f"--support-penalty {LOGGED_SUPPORT_PENALTY:g}") in out
     assert "--ensemble-resample jackknife --held-out-world as_trained" in out
     explicit = _with_data_defaults(_args("--teacher", "0", "--held-out-world", "one_fit"), logged)
     assert (explicit.teacher, explicit.held_out_world) == (0.0, "one_fit")
@@ -107,6 +110,7 @@ def test_auto_is_the_default_and_an_explicit_value_wins(generated_and_logged, ca
     mixed = _with_data_defaults(_args("--decoding", "nearest"), logged)
     assert (mixed.taste_prior, mixed.decoding) == (0.0, "nearest")
     explicit = _args("--taste-prior", "0", "--decoding", "dot", "--teacher", "0",
+                     "--teacher-taste", "0",
                      "--support-penalty", "0", "--concentration-penalty", "0",
                      "--ensemble-resample", "bootstrap", "--held-out-world", "one_fit")
     assert _with_data_defaults(explicit, generated) is explicit
