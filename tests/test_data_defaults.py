@@ -92,6 +92,13 @@ def test_the_resolved_flags_reach_the_configs(generated_and_logged, tmp_path, ca
     assert (f"--teacher {LOGGED_TEACHER:g} --teacher-taste {LOGGED_TEACHER_TASTE:g} "
             f"--support-penalty {LOGGED_SUPPORT_PENALTY:g}") in out
     assert "--ensemble-resample jackknife --held-out-world as_trained" in out
+    # --teacher-taste alone shapes the teacher the logs choose; on generated data there is none
+    tasted = _args("--teacher-taste", "0.1")
+    _configs(tasted, 0, tmp_path)  # valid before the data are read
+    train, _ = _configs(_with_data_defaults(tasted, logged), 0, tmp_path)
+    assert (train.teacher, train.teacher_taste) == (LOGGED_TEACHER, 0.1)
+    with pytest.raises(ValueError, match="teacher_taste .* and teacher is 0"):
+        _configs(_with_data_defaults(tasted, generated_and_logged[0]), 0, tmp_path)
     explicit = _with_data_defaults(_args("--teacher", "0", "--held-out-world", "one_fit"), logged)
     assert (explicit.teacher, explicit.held_out_world) == (0.0, "one_fit")
     assert explicit.support_penalty == LOGGED_SUPPORT_PENALTY

@@ -174,6 +174,9 @@ def _configs(args: argparse.Namespace, seed: int, runs_dir: Path):
     # "auto" stands for the plain values until `_with_data_defaults` has read the data
     plain = {name: PLAIN[name] if getattr(args, name) == AUTO else getattr(args, name)
              for name in PLAIN}
+    if args.teacher == AUTO and plain["teacher_taste"]:
+        # the data may choose a teacher for --teacher-taste to shape: checked once they are read
+        plain["teacher"] = 1.0
     env = EnvConfig(data=args.data, slate_size=args.slate_size, reward=args.reward,
                     min_plays=args.min_plays, decoding=plain["decoding"], world=args.world,
                     ensemble=args.ensemble, ensemble_resample=plain["ensemble_resample"],
