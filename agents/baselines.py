@@ -89,15 +89,18 @@ class GreedyModelAgent(ScoringAgent):
     :param pessimism: k: rank by P(listened) minus k times 0.5 / sqrt(the track's training
         plays), a lower confidence bound that distrusts tracks the data barely know (the
         env's `support_penalty` teaches a learning agent the same); 0: plain greedy
+    :param taste: plus this times each track's cosine to the session's taste vector
+        (`knn_scores`), the DDPG/TD3 teacher's `teacher_taste`; 0: none
     """
 
     def __init__(self, env: Any | None = None, seed: int = 0, world: World | None = None,
                  full_catalog_limit: int = 5000, n_popular: int = 200, n_knn: int = 200,
-                 chunk: int = 65536, pessimism: float = 0.0) -> None:
+                 chunk: int = 65536, pessimism: float = 0.0, taste: float = 0.0) -> None:
         super().__init__(env, seed)
-        if not (np.isfinite(pessimism) and pessimism >= 0):
-            raise ValueError(f"pessimism ({pessimism}) must be a finite number >= 0")
-        self.world, self.pessimism = world, float(pessimism)
+        for name, value in (("pessimism", pessimism), ("taste", taste)):
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} ({value}) must be a finite number >= 0")
+        self.world, self.pessimism, self.taste = world, float(pessimism), float(taste)
         self.full_catalog_limit, self.n_popular, self.n_knn = full_catalog_limit, n_popular, n_knn
         self.chunk = chunk
 
@@ -106,8 +109,9 @@ class GreedyModelAgent(ScoringAgent):
         return greedy_candidates(env, self.full_catalog_limit, self.n_popular, self.n_knn)
 
     def scores(self, env: SessionEnv, rng: np.random.Generator) -> np.ndarray:
-        """P(listened) of each candidate (less the pessimism); lower outside the candidates."""
-        return greedy_scores(env, self.candidates(env), self.world, self.pessimism, self.chunk)
+        """P(listened) of each candidate (less the pessimism, plus the taste); lower outside."""
+        return greedy_scores(env, self.candidates(env), self.world, self.pessimism, self.chunk,
+                             taste=self.taste)
 
 
 class LoggedAgent(TrackAgent):

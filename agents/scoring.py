@@ -69,14 +69,19 @@ def greedy_candidates(env: Any, full_catalog_limit: int = 5000, n_popular: int =
 
 def greedy_scores(env: Any, candidates: np.ndarray, world: World | None = None,
                   pessimism: float = 0.0, chunk: int = 65536,
-                  concentration: float = 0.0) -> np.ndarray:
+                  concentration: float = 0.0, taste: float = 0.0) -> np.ndarray:
     """P(listened) [N, catalog] of each candidate now, less `pessimism` x its rate error.
 
     With `concentration` > 0 it is also less that times how over-recommended the track is
     among the env's recent recommendations (`SessionBatch.concentration`), as the env's
-    `concentration_penalty` charges. `world`: the world whose users predict (None: the env's
-    own); tracks outside `candidates` score below every candidate (yet above the -inf of tracks
-    not allowed).
+    `concentration_penalty` charges. With `taste` > 0 every track also gains that times its
+    cosine to the session's taste vector (`knn_scores`): among tracks the model rates about
+    equally, each listener gets the ones nearest their own taste, so the picks depend on who is
+    listening and spread over the catalog (the DDPG/TD3 teacher's `teacher_taste`).
+
+    `world`: the world whose users predict (None: the env's own). Tracks outside `candidates`
+    score below every candidate before the taste is added (and above the -inf of tracks not
+    allowed).
     """
     s = env.sessions
     b, c = np.nonzero(candidates)
@@ -91,21 +96,15 @@ def greedy_scores(env: Any, candidates: np.ndarray, world: World | None = None,
         p -= concentration * s.concentration(rows)
     scores = np.full((s.n, len(env.bundle.decoder)), -1.0 - pessimism - concentration)
     scores[b, c] = p
+    if taste > 0:
+        scores += taste * knn_scores(env)
     return scores
 
 
 def greedy_tracks(env: Any, world: World | None = None, pessimism: float = 0.0,
                   concentration: float = 0.0, taste: float = 0.0) -> np.ndarray:
-    """Catalog rows [N, slate_size] greedy-by-model recommends now: best allowed first.
-
-    With `taste` > 0 each track's score also gains that times its cosine to the session's taste
-    vector (`knn_scores`): among tracks the model rates about equally, each listener gets the
-    ones nearest their own taste, so the picks depend on who is listening and spread over the
-    catalog (the teacher's `teacher_taste`).
-    """
+    """Catalog rows [N, slate_size] greedy-by-model recommends now: best allowed first."""
     scores = greedy_scores(env, greedy_candidates(env), world, pessimism,
-                           concentration=concentration)
-    if taste > 0:
-        scores = scores + taste * knn_scores(env)
+                           concentration=concentration, taste=taste)
     top = top_slate(scores, env.sessions.allowed(), env.sessions.config.slate_size)
     return env.bundle.decoder.rows[top]

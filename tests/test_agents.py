@@ -31,6 +31,7 @@ from agents.policy import (
     taste_direction,
     wolpertinger_tracks,
 )
+from agents.scoring import knn_scores
 from agents.track_agent import PolicyAgent, TrackAgent
 from musicgym.data.schema import listened
 from musicgym.envs.decoder import ActionDecoder
@@ -417,6 +418,19 @@ def test_pessimistic_greedy_picks_the_best_lower_bound(vec: MusicRecVectorEnv) -
             > plays[d.catalog_index(plain[:, 0])].mean())
     with pytest.raises(ValueError, match="pessimism"):
         GreedyModelAgent(pessimism=-1.0)
+
+
+def test_taste_weighted_greedy_adds_the_taste_cosine(vec: MusicRecVectorEnv) -> None:
+    obs = fresh_obs(vec, seed=8)
+    d, allowed = vec.bundle.decoder, vec.sessions.allowed()
+    knn = knn_scores(vec)
+    tasted = GreedyModelAgent(taste=0.3).select(vec, obs, np.random.default_rng())
+    for i in range(vec.num_envs):
+        score = p_listened(vec, i, d.rows) + 0.3 * knn[i]
+        score[~allowed[i]] = -np.inf
+        assert score[d.catalog_index(tasted[i])[0]] >= score.max() - 1e-6
+    with pytest.raises(ValueError, match=r"taste \(inf\)"):
+        GreedyModelAgent(taste=float("inf"))
 
 
 def test_predict_gives_vectors_that_decode_to_the_selected_tracks(vec: MusicRecVectorEnv) -> None:
