@@ -103,8 +103,8 @@ class EffectiveActionMixin:
         self.teacher_taste = float(teacher_taste)
         self._track_rng: np.random.Generator | None = None
         self._catalog: np.ndarray | None = None
-        self._teacher_pessimism: float | None = None  # set by `learn`: the teacher is ready
-        self._teacher_concentration = 0.0
+        # set by `learn`: the teacher's ranking, `greedy_tracks`' keywords; None: no teacher yet
+        self._teacher: dict[str, float] | None = None
         self._teacher_rows: np.ndarray | None = None
         super().__init__(*args, **kwargs)
 
@@ -130,7 +130,7 @@ class EffectiveActionMixin:
             # "nearest" decoding of a unit vector is not its dot-product track: leave it bare
             target.catalog = (th.as_tensor(decoder.vectors, device=self.device)
                               if decoder.by_dot_product else None)
-        if self.teacher_weight > 0 and self._teacher_pessimism is None:
+        if self.teacher_weight > 0 and self._teacher is None:
             self._setup_teacher(bundle)
         return out
 
@@ -141,8 +141,9 @@ class EffectiveActionMixin:
         concentration penalties.
         """
         config = self.env.get_attr("config")[0]
-        self._teacher_pessimism = float(config.support_penalty)
-        self._teacher_concentration = float(config.concentration_penalty)
+        self._teacher = {"pessimism": float(config.support_penalty),
+                         "concentration": float(config.concentration_penalty),
+                         "taste": self.teacher_taste}
         self._cloning = CloningLoss(bundle.catalog).to(self.device)
         self._cloning_optimizer = th.optim.Adam([self._cloning.log_scale],
                                                 lr=self.lr_schedule(1.0))
@@ -154,16 +155,14 @@ class EffectiveActionMixin:
         check_catalog(self.policy, self.env.get_attr("bundle")[0].catalog)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_track_rng", "_catalog", "_teacher_pessimism",
-                "_teacher_concentration",
+        return [*super()._excluded_save_params(), "_track_rng", "_catalog", "_teacher",
                 "_teacher_rows", "_cloning", "_cloning_optimizer", "_teacher_rng"]
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None,
                        n_envs: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        if self._teacher_pessimism is not None:  # the sessions are in the state acted in
+        if self._teacher is not None:  # the sessions are in the state acted in
             env = self.env.get_attr("unwrapped")[0]
-            self._teacher_rows = greedy_tracks(env, None, self._teacher_pessimism,
-                                               self._teacher_concentration, self.teacher_taste)
+            self._teacher_rows = greedy_tracks(env, None, **self._teacher)
         action, buffer_action = super()._sample_action(learning_starts, action_noise, n_envs)
         if self.explore_tracks <= 0.0 or self.num_timesteps < learning_starts:
             return action, buffer_action
@@ -192,7 +191,7 @@ class EffectiveActionMixin:
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's updates, then (with a teacher) as many cloning steps of the actor."""
         super().train(gradient_steps, batch_size)
-        if self._teacher_pessimism is None:
+        if self._teacher is None:
             return
         losses = [self._teacher_step(batch_size) for _ in range(gradient_steps)]
         self.logger.record("train/teacher_loss", float(np.mean(losses)))

@@ -93,10 +93,13 @@ def test_a_taught_model_saves_and_loads_with_its_teacher(taught: DDPG, tmp_path)
                                   taught.predict(obs, deterministic=True)[0])
 
 
-def test_without_a_teacher_nothing_changes(vec: MusicRecVectorEnv) -> None:
+def test_without_a_teacher_nothing_is_taught(vec: MusicRecVectorEnv) -> None:
     model = make_agent("ddpg", vec, seed=4, **{**SMALL, "teacher_weight": 0.0})
     assert type(model.replay_buffer) is not TeacherReplayBuffer
-    assert model._teacher_pessimism is None
+    model.learn(160)
+    assert model._teacher is None and model._teacher_rows is None
+    assert "train/teacher_loss" not in model.logger.name_to_value
+    assert "train/actor_loss" in model.logger.name_to_value  # it did train
 
 
 def test_bad_teachers_are_refused(vec: MusicRecVectorEnv) -> None:
@@ -157,7 +160,14 @@ def test_the_teacher_ranks_by_the_penalised_training_reward() -> None:
     penalised = MusicRecVectorEnv(num_envs=4, support_penalty=2.0, concentration_penalty=0.5)
     model = make_agent("ddpg", penalised, seed=1, **SMALL)
     model.learn(4)
-    assert model._teacher_pessimism == 2.0 and model._teacher_concentration == 0.5
+    assert model._teacher == {"pessimism": 2.0, "concentration": 0.5, "taste": 0.0}
+    # the first transition's teacher is greedy under the env's support penalty (nothing has
+    # been recommended yet, so the concentration charge is 0), not plain greedy
+    fresh = MusicRecVectorEnv(4, AutoresetMode.SAME_STEP, **vars(penalised.config))
+    fresh.reset(seed=1)
+    taught = model.replay_buffer.teacher[0]
+    np.testing.assert_array_equal(taught, greedy_tracks(fresh, pessimism=2.0))
+    assert (taught != greedy_tracks(fresh)).any()
 
 
 def test_the_teacher_turns_from_a_track_the_agent_keeps_recommending() -> None:
