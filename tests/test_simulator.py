@@ -234,7 +234,11 @@ def test_evaluate_reports_every_predictor(dataset, simulator) -> None:
 
 def _assert_by_session_is_probs(fast, state, tracks, context, positions, length) -> None:
     """`probs_by_session` (each session given once, two candidates each) is `probs` of the
-    gathered rows, and `probs` of one candidate per session is itself the by-session path."""
+    gathered rows, and `probs` of one candidate per session is itself the by-session path.
+
+    The positions differ between sessions (at a logged step they are all the same), so that a
+    wrong gather of them shows."""
+    positions = np.minimum(positions + np.arange(len(state)) % 4, 20)
     sessions = np.repeat(np.arange(len(state)), 2)
     candidates = np.stack([tracks, np.roll(tracks, 1)], axis=1).ravel()
     gathered = fast.probs(state[sessions], candidates, context[sessions], positions[sessions],
