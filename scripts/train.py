@@ -48,7 +48,8 @@ if __name__ == "__main__":
     # what the main job chooses for the data: on generated data an actor that starts from the
     # listener's taste direction (taste prior 16) and decoding by angle; on logs jackknife
     # members, a held-out world built the same way, and the training world's greedy teacher
-    # ranking by the reward less the support and concentration penalties
+    # ranking by the reward less the support and concentration penalties, plus the listener's
+    # taste
     chosen = data_defaults(load_dataset(args.data))
     print(f"for these data: {chosen.why}")
     env_config = EnvConfig(data=args.data, reward="listened", world="A", ensemble=3,

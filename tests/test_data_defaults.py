@@ -71,10 +71,12 @@ def test_logs_get_the_jackknife_worlds_and_the_pessimistic_teacher(generated_and
     assert (chosen.ensemble_resample, chosen.held_out_world) == ("jackknife", "as_trained")
     assert (chosen.teacher, chosen.support_penalty, chosen.concentration_penalty) == (
         LOGGED_TEACHER, LOGGED_SUPPORT_PENALTY, LOGGED_CONCENTRATION_PENALTY)
-    assert LOGGED_TEACHER == 1.0 and LOGGED_SUPPORT_PENALTY > 0
+    assert LOGGED_TEACHER > 0 and LOGGED_SUPPORT_PENALTY > 0 and LOGGED_TEACHER_TASTE > 0
+    assert chosen.teacher_taste == LOGGED_TEACHER_TASTE
     assert data_defaults(logged, "td3").teacher == LOGGED_TEACHER
     sac = data_defaults(logged, "sac")  # SAC's actor samples: no teacher, same worlds
-    assert (sac.teacher, sac.support_penalty, sac.ensemble_resample) == (0.0, 0.0, "jackknife")
+    assert (sac.teacher, sac.teacher_taste, sac.support_penalty, sac.ensemble_resample) == (
+        0.0, 0.0, 0.0, "jackknife")
 
 
 def test_the_resolved_flags_reach_the_configs(generated_and_logged, tmp_path, capsys):

@@ -41,6 +41,7 @@ def exit_status(argv: list[str]) -> int:
     (["--taste-prior", "-1"], "--taste-prior", ">= 0"),
     (["--taste-prior", "often"], "--taste-prior", "a number"),
     (["--teacher", "-1"], "--teacher", ">= 0"),
+    (["--teacher-taste", "-0.1"], "--teacher-taste", ">= 0"),
     (["--decoding", "sideways"], "--decoding", "invalid choice"),
 ])
 def test_bad_train_numbers_fail_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -128,8 +128,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                              "rate best in each training state, ranked by the training "
                              "reward (P(listened) less the support and concentration "
                              "penalties; it reads the simulator only while training); 0: off; "
-                             "auto: on logs (DDPG/TD3) 1, with --support-penalty 1 "
-                             "--concentration-penalty 0; on generated data 0 and both 0 "
+                             "auto: on logs (DDPG/TD3) 2, with --teacher-taste 0.075 "
+                             "--support-penalty 1 --concentration-penalty 0; on generated "
+                             "data 0 and all three 0 "
                              "(README, Worlds)")
     parser.add_argument("--teacher-taste", type=_auto_or(nonnegative_float), default=AUTO,
                         help="DDPG/TD3 with --teacher: the teacher's ranking also adds this "
