@@ -44,7 +44,8 @@ def knn_scores(env: Any) -> np.ndarray:
     norm = np.linalg.norm(query, axis=1, keepdims=True)
     cosine = (query / np.maximum(norm, 1e-12)) @ decoder.vectors.T
     cosine /= np.maximum(np.linalg.norm(decoder.vectors, axis=1), 1e-12)[None, :]
-    rank = popularity(env) / max(popularity(env).max(), 1.0)
+    plays = popularity(env)
+    rank = plays / max(plays.max(), 1.0)
     return np.where(norm > 0, cosine, rank[None, :])
 
 
